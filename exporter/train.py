@@ -1,0 +1,176 @@
+"""Train a small ESM-2-architecture masked LM on SwissProt: the app's embedded default model.
+
+    python -m exporter.train --data swissprot.fasta.gz --exclude-assays proteingym/assays \
+        --out runs/default/checkpoint.pt --minutes 75
+
+The schedule is time-based (cosine over the wall-clock budget), so the same command fits a
+laptop, a shared 2-core machine or a GPU. The checkpoint is a fair-esm-style `.pt`
+(`{"cfg": {"model": ...}, "model": state_dict}`) that `python -m exporter` loads like any local
+ESM-2 file.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .train_data import MlmBatches, MlmConfig, drop_near_matches, proteingym_wild_types, read_fasta_sequences
+
+log = logging.getLogger("exporter.train")
+
+
+def build_model(layers: int, dim: int, heads: int):
+    import esm
+    from esm.model.esm2 import ESM2
+
+    alphabet = esm.data.Alphabet.from_architecture("ESM-1b")
+    model = ESM2(num_layers=layers, embed_dim=dim, attention_heads=heads, alphabet=alphabet,
+                 token_dropout=True)
+    init_weights(model, alphabet.padding_idx)
+    return model, alphabet
+
+
+def init_weights(model, padding_idx: int, std: float = 0.02) -> None:
+    """BERT-style init: N(0, 0.02) weights, zero biases. fair-esm's defaults (N(0, 1) token
+    embeddings tied to the LM head) start at a cross-entropy near 29 instead of ln(33)."""
+    for module in model.modules():
+        if isinstance(module, (torch.nn.Linear, torch.nn.Embedding)):
+            torch.nn.init.normal_(module.weight, std=std)
+            if getattr(module, "bias", None) is not None:
+                torch.nn.init.zeros_(module.bias)
+    with torch.no_grad():
+        model.embed_tokens.weight[padding_idx].zero_()
+
+
+def masked_lm_loss(model, tokens: np.ndarray, targets: np.ndarray) -> torch.Tensor:
+    logits = model(torch.from_numpy(tokens))["logits"]  # (B, T, V)
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), torch.from_numpy(targets).reshape(-1),
+                           ignore_index=-100)
+
+
+@torch.no_grad()
+def validation_perplexity(model, batches: list[tuple[np.ndarray, np.ndarray]]) -> float:
+    model.eval()
+    total, count = 0.0, 0
+    for tokens, targets in batches:
+        n = int((targets != -100).sum())
+        total += float(masked_lm_loss(model, tokens, targets)) * n
+        count += n
+    model.train()
+    return math.exp(total / max(count, 1))
+
+
+def learning_rate(step: int, elapsed: float, budget: float, peak: float, warmup: int) -> float:
+    """Linear warm-up over `warmup` steps, then cosine over the wall-clock budget to 10% of peak."""
+    frac = min(1.0, elapsed / budget)
+    return peak * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
+def save_checkpoint(path: Path, model, args, history: list[dict]) -> None:
+    cfg = {"encoder_layers": args.layers, "encoder_embed_dim": args.embed_dim,
+           "encoder_attention_heads": args.heads, "token_dropout": True}
+    tmp = path.with_suffix(".tmp")
+    torch.save({"format": "edgefold-esm2-checkpoint", "cfg": {"model": cfg},
+                "model": model.state_dict(), "training": {"args": vars(args), "history": history}}, tmp)
+    tmp.replace(path)
+
+
+def load_sequences(args) -> tuple[list[str], list[str], dict]:
+    records = read_fasta_sequences(Path(args.data))
+    info = {"source": str(args.data), "n_input": len(records)}
+    if args.exclude_assays:
+        wts = proteingym_wild_types(Path(args.exclude_assays))
+        records, dropped = drop_near_matches(records, wts)
+        info.update(n_assays_excluded=len(wts), n_dropped_near_wild_type=dropped)
+    rng = np.random.default_rng(args.seed)
+    order = rng.permutation(len(records))
+    seqs = [records[i][1] for i in order]
+    val, train = seqs[:args.val_sequences], seqs[args.val_sequences:]
+    info.update(n_train=len(train), n_val=len(val))
+    return train, val, info
+
+
+def train(args) -> dict:
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    train_seqs, val_seqs, data_info = load_sequences(args)
+    log.info("data: %s", data_info)
+    model, alphabet = build_model(args.layers, args.embed_dim, args.heads)
+    mlm = MlmConfig(crop=args.crop, batch_size=args.batch_size)
+    batches = MlmBatches(train_seqs, alphabet, mlm, seed=args.seed)
+    val_batches = [MlmBatches(val_seqs, alphabet, mlm, seed=1).batch() for _ in range(args.val_batches)]
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
+    budget, start, last_save = args.minutes * 60.0, time.time(), time.time()
+    history: list[dict] = [{"step": 0, "val_ppl": validation_perplexity(model, val_batches), "minutes": 0.0}]
+    step, running = 0, 0.0
+    while time.time() - start < budget and (args.max_steps is None or step < args.max_steps):
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(step, time.time() - start, budget, args.lr, args.warmup)
+        tokens, targets = batches.batch()
+        loss = masked_lm_loss(model, tokens, targets)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        value = float(loss.detach())
+        running = 0.98 * running + 0.02 * value if step > 1 else value
+        if step % args.log_every == 0:
+            log.info("step %d  loss %.3f  lr %.2e  %.1f min", step, running, opt.param_groups[0]["lr"],
+                     (time.time() - start) / 60)
+        if time.time() - last_save > args.save_every_minutes * 60:
+            history.append({"step": step, "train_loss": running, "minutes": (time.time() - start) / 60,
+                            "val_ppl": validation_perplexity(model, val_batches)})
+            log.info("checkpoint: %s", history[-1])
+            save_checkpoint(out, model, args, history)
+            last_save = time.time()
+    history.append({"step": step, "train_loss": running, "minutes": (time.time() - start) / 60,
+                    "val_ppl": validation_perplexity(model, val_batches)})
+    save_checkpoint(out, model, args, history)
+    summary = {"data": data_info, "final": history[-1], "parameters": sum(p.numel() for p in model.parameters())}
+    out.with_suffix(".json").write_text(json.dumps({"summary": summary, "history": history}, indent=2))
+    log.info("done: %s", summary)
+    return summary
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m exporter.train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True, help="FASTA or FASTA.gz of training sequences")
+    p.add_argument("--exclude-assays", help="ProteinGym assay directory: drop sequences near its wild types")
+    p.add_argument("--out", required=True, help="checkpoint path (.pt); a .json log is written beside it")
+    p.add_argument("--layers", type=int, default=6)
+    p.add_argument("--embed-dim", type=int, default=128)
+    p.add_argument("--heads", type=int, default=8)
+    p.add_argument("--crop", type=int, default=256, help="residues per training crop")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--warmup", type=int, default=300)
+    p.add_argument("--minutes", type=float, default=60.0, help="wall-clock training budget")
+    p.add_argument("--max-steps", type=int, default=None)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--val-sequences", type=int, default=512)
+    p.add_argument("--val-batches", type=int, default=16)
+    p.add_argument("--save-every-minutes", type=float, default=5.0)
+    p.add_argument("--log-every", type=int, default=50)
+    p.add_argument("--seed", type=int, default=0)
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    train(parse_args(argv))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
