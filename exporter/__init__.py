@@ -1,0 +1,2 @@
+"""Offline exporter: checkpoints -> calibrated, quantized ONNX model packs."""
+__version__ = "0.1.0"

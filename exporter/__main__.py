@@ -1,0 +1,4 @@
+"""python -m exporter."""
+from .cli import main
+
+raise SystemExit(main())

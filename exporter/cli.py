@@ -1,0 +1,144 @@
+"""`python -m exporter MODEL --schemes ... --out DIR`: checkpoints to verified, quantized model packs."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from .sequences import DEFAULT_CALIBRATION, DEFAULT_HELDOUT, read_sequences, stratified
+
+DESCRIPTION = """\
+Export an ESM-2 masked language model to ONNX model packs, one per quantization scheme.
+
+MODEL is one of:
+  a fair-esm name        esm2_t6_8M_UR50D, esm2_t12_35M_UR50D, esm2_t30_150M_UR50D,
+                         esm2_t33_650M_UR50D, esm2_t36_3B_UR50D (downloaded through fair-esm)
+  a local fair-esm .pt   e.g. ~/.cache/torch/hub/checkpoints/esm2_t6_8M_UR50D.pt, or a
+                         checkpoint written by `python -m exporter.train`
+  a HuggingFace dir      config.json + model.safetensors of an EsmForMaskedLM
+
+Schemes:
+  fp32          the float graph (reference; largest, slowest)
+  int8          uniform W8A8: int8 per-channel weights, uint8 activations on Linear inputs,
+                plus int8 fake-quant on LayerNorm inputs (PTQ4Protein's placement)
+  pwlq8         as int8, but piecewise-linear (PTQ4Protein) quantization where activations
+                are wide and asymmetric (LayerNorm inputs; Linear inputs where it pays)
+  dynamic-int8  int8 weights, activations quantized at run time (no calibration)
+
+Each pack is verified against the float torch model on held-out sequences (logits SQNR,
+top-1 agreement, Spearman of fp32 vs quantized variant scores); the table is printed and
+stored in each pack's manifest.json.
+
+Other commands:
+  python -m exporter.train --help     train a small ESM-2 on a FASTA file
+"""
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m exporter", description=DESCRIPTION,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", help="fair-esm name, local .pt file, or HuggingFace ESM directory")
+    p.add_argument("--schemes", default="fp32,int8,pwlq8,dynamic-int8",
+                   help="comma-separated schemes to write (default: all four)")
+    p.add_argument("--out", required=True, type=Path, help="output directory; packs go to OUT/<scheme>/")
+    p.add_argument("--calibration", type=Path, default=DEFAULT_CALIBRATION,
+                   help="FASTA of calibration sequences (default: the length-stratified SwissProt set "
+                        "shipped in assets/calibration)")
+    p.add_argument("--calibration-size", type=int, default=64,
+                   help="how many calibration sequences to use, spread uniformly over lengths (default 64)")
+    p.add_argument("--verify", type=Path, default=DEFAULT_HELDOUT,
+                   help="FASTA of held-out sequences for the accuracy check (default: assets/calibration)")
+    p.add_argument("--verify-size", type=int, default=16, help="held-out sequences to verify on (default 16)")
+    p.add_argument("--max-verify-residues", type=int, default=400,
+                   help="crop verification sequences to this many residues (default 400)")
+    p.add_argument("--contacts", action="store_true",
+                   help="also write contacts.onnx (adds the contact-map output; about doubles the pack)")
+    p.add_argument("--name", help="model name in the manifest (default: from the checkpoint)")
+    p.add_argument("--threads", type=int, default=None, help="onnxruntime threads for verification")
+    p.add_argument("--license", default="", help="license text or SPDX id stored in the manifest")
+    p.add_argument("--credits", default="", help="credits stored in the manifest")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p.parse_args(argv)
+
+
+class Bar:
+    """A tqdm progress bar per message, driven by the (done, total, message) callback."""
+
+    def __init__(self) -> None:
+        self.bar, self.message = None, None
+
+    def __call__(self, done: int, total: int, message: str) -> None:
+        from tqdm import tqdm
+
+        if message != self.message or self.bar is None:
+            self.close()
+            self.bar, self.message = tqdm(total=total, desc=message, file=sys.stderr, leave=False), message
+        self.bar.n = done
+        self.bar.refresh()
+        if done >= total:
+            self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def format_table(results) -> str:
+    head = f"{'scheme':<13} {'size MB':>8} {'logits SQNR dB':>15} {'top-1 agree':>12} {'variant rho':>12}  path"
+    rows = [head, "-" * len(head)]
+    for r in results:
+        a = r.accuracy
+        rows.append(f"{r.scheme:<13} {r.size_bytes / 1e6:>8.2f} {a.get('logits_sqnr_db', float('nan')):>15.2f} "
+                    f"{a.get('top1_agreement', float('nan')):>12.4f} "
+                    f"{a.get('variant_spearman_vs_fp32', float('nan')):>12.4f}  {r.path}")
+    return "\n".join(rows)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .loaders import load
+    from .pipeline import ExportOptions, Exporter
+    from .quantize import SCHEMES
+
+    schemes = [s.strip() for s in args.schemes.split(",") if s.strip()]
+    unknown = [s for s in schemes if s not in SCHEMES]
+    if unknown or not schemes:
+        raise ValueError(f"unknown scheme(s) {unknown or schemes}; choose from {', '.join(SCHEMES)}")
+    calibration = read_sequences(args.calibration)
+    heldout = stratified(read_sequences(args.verify), args.verify_size, args.max_verify_residues, seed=1)
+    print(f"loading {args.model} ...", file=sys.stderr)
+    loaded = load(args.model)
+    if args.name:
+        loaded.weights.name = args.name
+    bar = Bar()
+    options = ExportOptions(contacts=args.contacts, calibration_size=args.calibration_size,
+                            verify_sequences=heldout, threads=args.threads,
+                            calibration_source=str(args.calibration), license=args.license,
+                            credits=args.credits)
+    exporter = Exporter(loaded, calibration, options, progress=bar)
+    results = []
+    for scheme in schemes:
+        print(f"exporting {scheme} ...", file=sys.stderr)
+        results.append(exporter.export(scheme, args.out / scheme))
+    bar.close()
+    print(f"\n{loaded.weights.name}: verified on {len(heldout)} held-out sequences against the torch fp32 model")
+    print(format_table(results))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "train":
+        from .train import main as train_main
+        return train_main(argv[1:])
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        print("error: interrupted; no partial pack was left behind", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

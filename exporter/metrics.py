@@ -1,0 +1,53 @@
+"""Accuracy metrics comparing a quantized model with its float reference (numpy only)."""
+from __future__ import annotations
+
+import numpy as np
+
+STANDARD = "ACDEFGHIKLMNPQRSTVWY"
+
+
+def sqnr_db(reference: np.ndarray, test: np.ndarray) -> float:
+    """Signal-to-quantization-noise ratio, 10 log10(sum ref^2 / sum (ref - test)^2), in dB."""
+    noise = float(np.sum((reference.astype(np.float64) - test) ** 2))
+    signal = float(np.sum(reference.astype(np.float64) ** 2))
+    return float("inf") if noise == 0 else 10.0 * np.log10(signal / noise)
+
+
+def rankdata(x: np.ndarray) -> np.ndarray:
+    """Ranks 1..n with ties given their average rank (scipy.stats.rankdata 'average')."""
+    x = np.asarray(x, dtype=np.float64)
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(len(x), dtype=np.float64)
+    sorted_x = x[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_x)) + 1]
+    ends = np.r_[starts[1:], len(x)]
+    for s, e in zip(starts, ends):
+        ranks[order[s:e]] = 0.5 * (s + e - 1) + 1.0
+    return ranks
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman rank correlation; NaN when either side is constant."""
+    ra, rb = rankdata(np.ravel(a)), rankdata(np.ravel(b))
+    ra -= ra.mean()
+    rb -= rb.mean()
+    denom = np.sqrt((ra ** 2).sum() * (rb ** 2).sum())
+    return float("nan") if denom == 0 else float((ra * rb).sum() / denom)
+
+
+def log_softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
+    z = logits - logits.max(axis=axis, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
+
+
+def wt_marginal(logits: np.ndarray, sequence: str, token_ids: dict[str, int]) -> np.ndarray:
+    """(L, 20) log p(mt) - log p(wt) from one unmasked pass; logits (T, V) with BOS at 0."""
+    lp = log_softmax(logits.astype(np.float64))[1:len(sequence) + 1]
+    cols = lp[:, [token_ids[a] for a in STANDARD]]
+    wt = lp[np.arange(len(sequence)), [token_ids[a] for a in sequence]]
+    return cols - wt[:, None]
+
+
+def substitution_mask(sequence: str) -> np.ndarray:
+    """(L, 20) True for the 19 substitutions at each position, False on the wild-type cell."""
+    return np.array([[a != w for a in STANDARD] for w in sequence])

@@ -1,0 +1,82 @@
+"""Write a model pack (ONNX files + manifest.json with hashes) atomically (docs/DESIGN.md section 3)."""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import onnx
+
+from . import __version__
+from .weights import ALPHABET_TOKENS, SPECIAL, Esm2Weights
+
+FORMAT, FORMAT_VERSION = "edgefold-pack", 1
+EXTERNAL_DATA_LIMIT = 1_800_000_000  # protobuf refuses > 2 GiB; leave room for the graph itself
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def alphabet_manifest() -> dict:
+    return {"tokens": list(ALPHABET_TOKENS), **SPECIAL, "prepend_bos": True, "append_eos": True}
+
+
+def architecture_manifest(weights: Esm2Weights) -> dict:
+    c = weights.config
+    return {"family": "esm2", "num_layers": c.num_layers, "embed_dim": c.embed_dim,
+            "attention_heads": c.attention_heads, "vocab_size": c.vocab_size, "max_tokens": c.max_tokens,
+            "token_dropout": c.token_dropout, "parameters": weights.parameter_count()}
+
+
+def initializer_bytes(model: onnx.ModelProto) -> int:
+    return sum(len(t.raw_data) or t.ByteSize() for t in model.graph.initializer)
+
+
+def save_onnx(model: onnx.ModelProto, path: Path) -> list[Path]:
+    """Save one ONNX file, with external data beside it when the weights pass ~2 GB."""
+    if initializer_bytes(model) > EXTERNAL_DATA_LIMIT:
+        data = path.name + ".data"
+        onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=data, size_threshold=1024)
+        return [path, path.with_name(data)]
+    onnx.save_model(model, str(path))
+    return [path]
+
+
+def write_pack(out_dir: Path, models: dict[str, onnx.ModelProto], manifest: dict) -> Path:
+    """Write `models` ({filename: model}) and a manifest into `out_dir`, all or nothing.
+
+    Files go to a temporary sibling directory that is renamed into place at the end, so an
+    interrupted export leaves either the previous pack or the new one, never half of one.
+    """
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        written: list[Path] = []
+        for name, model in models.items():
+            written += save_onnx(model, tmp / name)
+        files = {p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size} for p in written}
+        full = {"format": FORMAT, "format_version": FORMAT_VERSION, **manifest, "files": files,
+                "exporter_version": __version__,
+                "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        (tmp / "manifest.json").write_text(json.dumps(full, indent=2) + "\n")
+        old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+        if out_dir.exists():
+            out_dir.rename(old)
+        tmp.rename(out_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir

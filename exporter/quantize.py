@@ -1,0 +1,78 @@
+"""Bridge from the exporter to `quant/`: calibration feeds, an onnxruntime runner, scheme application."""
+from __future__ import annotations
+
+import logging
+from typing import Callable, Sequence
+
+import numpy as np
+import onnx
+
+from .sequences import encode, stratified
+
+log = logging.getLogger(__name__)
+Progress = Callable[[int, int, str], None]
+SCHEMES = ("fp32", "int8", "pwlq8", "dynamic-int8")
+
+
+def ort_runner(model: onnx.ModelProto, names: list[str]) -> Callable[[dict], list[np.ndarray]]:
+    """The runner `quant.calibrate` injects: an onnxruntime session fetching `names`."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    # Keep every intermediate tensor addressable: fusions may remove the ones being observed.
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    return lambda feed: sess.run(names, feed)
+
+
+class Calibrator:
+    """Calibration statistics of one model's tensors, computed once and shared by all schemes.
+
+    Sequences are picked uniformly over the length range (PTQ4Protein found that calibration
+    must cover lengths evenly) and cropped to the model's window.
+    """
+
+    def __init__(self, sequences: Sequence[str], size: int, max_residues: int,
+                 progress: Progress | None = None):
+        self.all_sequences = list(sequences)
+        self.sequences = stratified(self.all_sequences, size, max_residues)
+        self.progress = progress
+        self._stats: dict[tuple[str, str], object] = {}
+
+    def feeds(self):
+        for s in self.sequences:
+            yield {"tokens": encode(s)}
+
+    def stats(self, model: onnx.ModelProto, names: list[str], observer) -> dict:
+        key = repr(observer)
+        missing = [n for n in names if (key, n) not in self._stats]
+        if missing:
+            from quant.calibrate import calibrate
+
+            log.info("calibrating %d tensors on %d sequences", len(missing), len(self.sequences))
+            new = calibrate(model, missing, self.feeds(), ort_runner, observer, progress=self.progress)
+            self._stats.update({(key, n): s for n, s in new.items()})
+        return {n: self._stats[(key, n)] for n in names}
+
+    def summary(self, source: str) -> dict:
+        lengths = [len(s) for s in self.sequences]
+        import hashlib
+
+        return {"source": source, "n_sequences": len(self.sequences),
+                "sha256": hashlib.sha256("\n".join(self.sequences).encode()).hexdigest(),
+                "length_min": min(lengths), "length_max": max(lengths),
+                "length_median": int(np.median(lengths)),
+                "length_quartiles": [int(q) for q in np.percentile(lengths, [25, 50, 75])]}
+
+
+def quantize(model: onnx.ModelProto, scheme: str, calibrator: Calibrator) -> tuple[onnx.ModelProto, dict]:
+    """Apply `scheme` to a float model; returns the model and the per-site report for the manifest."""
+    if scheme == "fp32":
+        return model, {"scheme": "fp32", "sites": {}}
+    from quant.schemes import SCHEMES as QUANT_SCHEMES
+    from quant.schemes import apply_scheme, calibration_sites
+
+    config = QUANT_SCHEMES[scheme]
+    sites = calibration_sites(model, config)
+    stats = calibrator.stats(model, sites, config.observer) if sites else {}
+    return apply_scheme(model, config, stats)

@@ -1,0 +1,48 @@
+"""Tiny random ESM-2 models and packs for tests (no download, a second or two on a CPU)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+TINY = {"num_layers": 2, "embed_dim": 32, "attention_heads": 4}
+TINY_CALIBRATION = [
+    "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ", "GSHMLEDPVDAFQEMLQ", "MADEEKLPPGWEKRMSRSSGRVYYFNHITNASQWERPSG",
+    "MSEKIRVLLVDDHPVVRQGLRALLEGEPDFEVVGEAENGEEAL", "PEPTIDEWRKKHLLAGGCYVAAN", "MNIFEMLRIDEGLRLKIYKDTEGYYTIGIGHLLTKSP",
+    "MVLSEGEWQLVLHVWAKVEADVAGHGQDILIRLFKSHPETLEKFDRFKHLKTEAEMKASEDLKKHGVTVLTALGAILKK",
+    "MQIFVKTLTGKTITLEVEPSDTIENVKAKIQDKEGIPPDQQRLIFAGKQLEDGRTLSDYNIQKESTLHLVLRLRGG",
+]
+
+
+def tiny_torch_model(seed: int = 0, std: float = 0.3):
+    """A fair-esm `ESM2(num_layers=2, embed_dim=32, attention_heads=4)` with N(0, std) weights.
+
+    fair-esm's default init makes near-uniform attention; a wider init gives logits that vary
+    with the input, so tests that compare scores across positions can fail when they should.
+    """
+    import esm
+    import torch
+    from esm.model.esm2 import ESM2
+
+    torch.manual_seed(seed)
+    alphabet = esm.data.Alphabet.from_architecture("ESM-1b")
+    model = ESM2(alphabet=alphabet, token_dropout=True, **TINY).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0.0, std)
+    return model, alphabet
+
+
+def tiny_loaded_model(seed: int = 0):
+    """The tiny model as a `LoadedModel` (canonical weights + torch reference)."""
+    from .loaders import from_fair_esm_model
+
+    model, _ = tiny_torch_model(seed)
+    return from_fair_esm_model(model, name=f"tiny_esm2_seed{seed}", source="exporter.testing")
+
+
+def make_tiny_pack(out_dir: Path, scheme: str = "fp32", seed: int = 0, contacts: bool = True) -> Path:
+    """Export the tiny model as a real pack of `scheme` into `out_dir` (calibrated on TINY_CALIBRATION)."""
+    from .pipeline import ExportOptions, export_pack
+
+    loaded = tiny_loaded_model(seed)
+    options = ExportOptions(contacts=contacts, verify_sequences=TINY_CALIBRATION[:3])
+    return export_pack(loaded, scheme, Path(out_dir), TINY_CALIBRATION, options).path
