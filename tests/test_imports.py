@@ -1,0 +1,134 @@
+"""Import boundaries: app never loads torch/esm/transformers/exporter/quant; quant is numpy+onnx."""
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+STDLIB = set(sys.stdlib_module_names)
+
+APP_FORBIDDEN = {"torch", "esm", "transformers", "exporter", "quant"}
+APP_CORE_FORBIDDEN = APP_FORBIDDEN | {"PySide6", "shiboken6"}
+QUANT_ALLOWED = {"numpy", "onnx", "quant"} | STDLIB
+QUANT_RUNTIME_FORBIDDEN = {"torch", "esm", "transformers", "onnxruntime", "app", "exporter"}
+
+# Runs in a fresh interpreter: import every module of the given packages, found with pkgutil
+# (`__main__.py` included) so new modules are covered as they appear; report what got loaded.
+_PROBE = r"""
+import importlib, json, pkgutil, sys
+imported = []
+for name in json.loads(sys.argv[1]):
+    pkg = importlib.import_module(name)
+    imported.append(name)
+    for info in pkgutil.walk_packages(pkg.__path__, name + "."):
+        importlib.import_module(info.name)
+        imported.append(info.name)
+print(json.dumps({"imported": imported, "loaded": sorted(sys.modules)}))
+"""
+
+
+def probe_imports(packages: list[str]) -> dict:
+    """Import packages recursively in a fresh interpreter; return imported and loaded module names."""
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE, json.dumps(packages)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, f"importing {packages} failed:\n{proc.stderr[-4000:]}"
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def top_level_hits(loaded: list[str], names: set[str]) -> list[str]:
+    """Loaded modules whose top-level package is one of names."""
+    return sorted(m for m in loaded if m.split(".")[0] in names)
+
+
+def test_importing_the_app_loads_no_torch_exporter_or_quant() -> None:
+    result = probe_imports(["app"])
+    imported = result["imported"]
+    assert {"app", "app.core", "app.ui", "app.__main__"} <= set(imported), imported
+    assert top_level_hits(result["loaded"], APP_FORBIDDEN) == []
+
+
+def test_importing_app_core_loads_no_qt() -> None:
+    result = probe_imports(["app.core"])
+    assert "app.core" in result["imported"]
+    assert top_level_hits(result["loaded"], APP_CORE_FORBIDDEN) == []
+
+
+def test_importing_quant_loads_only_numpy_and_onnx() -> None:
+    result = probe_imports(["quant"])
+    assert "quant" in result["imported"]
+    assert top_level_hits(result["loaded"], QUANT_RUNTIME_FORBIDDEN) == []
+
+
+def imported_names(source: str, filename: str = "<src>") -> list[tuple[str, int]]:
+    """Top-level module names a source file imports, with line numbers (relative imports skipped).
+
+    Catches `import x`, `from x import y`, and `importlib.import_module("x")` / `__import__("x")`
+    with a literal name.
+    """
+    names = []
+    for node in ast.walk(ast.parse(source, filename=filename)):
+        if isinstance(node, ast.Import):
+            names += [(alias.name.split(".")[0], node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.append((node.module.split(".")[0], node.lineno))
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+            func = node.func
+            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if called in {"import_module", "__import__"} and isinstance(node.args[0].value, str):
+                names.append((node.args[0].value.split(".")[0], node.lineno))
+    return names
+
+
+def violations(
+    folder: Path, allowed: set[str] | None = None, forbidden: set[str] = frozenset(), base: Path = ROOT
+) -> list[str]:
+    """'path:line: name' for each import under folder outside allowed or inside forbidden."""
+    found = []
+    for path in sorted(folder.rglob("*.py")):
+        for name, line in imported_names(path.read_text(encoding="utf-8"), str(path)):
+            if name in forbidden or (allowed is not None and name not in allowed):
+                found.append(f"{path.relative_to(base)}:{line}: {name}")
+    return found
+
+
+def test_checker_flags_forbidden_imports() -> None:
+    source = "import os\nfrom torch import nn\nimport esm.pretrained\nfrom . import sibling\n" \
+             "import importlib\nm = importlib.import_module('transformers.models')\n"
+    assert imported_names(source) == [("os", 1), ("torch", 2), ("esm", 3), ("importlib", 5),
+                                      ("transformers", 6)]
+
+
+def test_no_file_under_app_imports_torch_esm_transformers_exporter_or_quant() -> None:
+    assert list((ROOT / "app").rglob("*.py")), "no app sources found"
+    assert violations(ROOT / "app", forbidden=APP_FORBIDDEN) == []
+
+
+def test_no_file_under_app_core_imports_qt() -> None:
+    assert violations(ROOT / "app" / "core", forbidden=APP_CORE_FORBIDDEN) == []
+
+
+def test_quant_imports_only_numpy_onnx_stdlib_and_itself() -> None:
+    assert list((ROOT / "quant").rglob("*.py")), "no quant sources found"
+    assert violations(ROOT / "quant", allowed=QUANT_ALLOWED) == []
+
+
+@pytest.mark.parametrize("name", sorted(APP_FORBIDDEN))
+def test_static_app_check_would_catch(name: str, tmp_path: Path) -> None:
+    (tmp_path / "mod.py").write_text(f"import numpy\nfrom {name} import thing\n")
+    assert violations(tmp_path, forbidden=APP_FORBIDDEN, base=tmp_path) == [f"mod.py:2: {name}"]
+
+
+def test_static_quant_check_rejects_other_packages(tmp_path: Path) -> None:
+    (tmp_path / "mod.py").write_text("import json\nimport numpy as np\nimport onnxruntime\nimport scipy.stats\n")
+    assert violations(tmp_path, allowed=QUANT_ALLOWED, base=tmp_path) == [
+        "mod.py:3: onnxruntime", "mod.py:4: scipy"]
