@@ -163,7 +163,7 @@ def _hf_reference(path: Path) -> Reference:
         from transformers import EsmForMaskedLM
 
         if model is None:
-            model = EsmForMaskedLM.from_pretrained(str(path)).eval()
+            model = EsmForMaskedLM.from_pretrained(str(path), attn_implementation="eager").eval()
         ids = torch.from_numpy(tokens)
         mask = (ids != model.config.pad_token_id).long()
         with torch.no_grad():
