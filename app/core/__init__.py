@@ -1,0 +1,1 @@
+"""EdgeFold app core: FASTA, tokenizer, model packs, onnxruntime inference, scoring (no Qt)."""

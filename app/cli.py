@@ -1,0 +1,163 @@
+"""Headless command line: `python -m app score ...` and `python -m app embed ...`."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Optional, Sequence, TextIO
+
+from .core.embedding import embed_sequence
+from .core.fasta import FastaError, Record, read_fasta
+from .core.jobs import Cancelled
+from .core.mutants import MutantError, all_single_mutants, parse_mutant, parse_mutant_text
+from .core.outputs import safe_stem, save_npy, write_scores_csv
+from .core.pack import Pack, PackError, default_pack_dir, load_pack
+from .core.runtime import Esm2Runtime, InferenceError
+from .core.scoring import METHODS, score_matrix, score_mutants
+
+
+class CliError(Exception):
+    """A user-facing error printed as `error: ...`."""
+
+
+class ProgressLine:
+    """Progress on stderr: rewritten in place on a terminal, else at most one line per 5 s."""
+
+    def __init__(self, stream: Optional[TextIO] = None, interval: float = 5.0) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.interval, self.prefix = interval, ""
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self._last = 0.0
+
+    def __call__(self, done: int, total: int, message: str) -> None:
+        now = time.monotonic()
+        if done < total and now - self._last < (0.1 if self.tty else self.interval):
+            return
+        self._last = now
+        line = f"{self.prefix}{message}"
+        if self.tty:
+            self.stream.write("\r" + line[:120].ljust(120) + ("\n" if done >= total else ""))
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def _load(model: Optional[str]) -> Pack:
+    path = Path(model).expanduser() if model else default_pack_dir()
+    if model is None and not path.is_dir():
+        raise CliError(f"the embedded default pack is not installed at {path}; "
+                       f"pass --model PACK_DIR")
+    return load_pack(path, verify=True)
+
+
+def _mutant_codes(arg: str) -> list[str]:
+    """--mutants: a file (CSV with a `mutant` column, or one code per line) or 'A1G,K4R:L5A'."""
+    path = Path(arg).expanduser()
+    text = path.read_text(encoding="utf-8-sig") if path.is_file() else arg
+    codes = parse_mutant_text(text)
+    if not codes:
+        raise CliError(f"--mutants {arg!r}: no mutant codes found")
+    return codes
+
+
+def _records(path: str) -> list[Record]:
+    if not Path(path).is_file():
+        raise CliError(f"{path}: no such FASTA file")
+    return read_fasta(path)
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    records = _records(args.fasta)
+    codes = _mutant_codes(args.mutants) if args.mutants else None
+    if codes is not None:  # check every code against every record before any work
+        for rec in records:
+            for code in codes:
+                try:
+                    parse_mutant(code, rec.sequence)
+                except MutantError as e:
+                    raise CliError(f"record {rec.id!r}: {e}") from None
+    runtime = Esm2Runtime(_load(args.model), threads=args.threads)
+    progress = ProgressLine()
+    rows = []
+    for n, rec in enumerate(records, 1):
+        progress.prefix = f"[{n}/{len(records)} {rec.id}, {len(rec)} aa] "
+        matrix = score_matrix(runtime, rec.sequence, args.method, progress=progress,
+                              batch_size=args.batch_size)
+        names = codes if codes is not None else list(all_single_mutants(rec.sequence))
+        rows.extend((rec.id, name, float(s)) for name, s in zip(names, score_mutants(matrix, names)))
+    n = write_scores_csv(args.out, rows, header=("record_id", "mutant", "score"))
+    print(f"wrote {n} scores for {len(records)} record(s) to {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    records = _records(args.fasta)
+    runtime = Esm2Runtime(_load(args.model), threads=args.threads)
+    out = Path(args.out)
+    progress = ProgressLine()
+    stems: set[str] = set()
+    for n, rec in enumerate(records, 1):
+        stem, k = safe_stem(rec.id), 2
+        while stem in stems:
+            stem, k = f"{safe_stem(rec.id)}_{k}", k + 1
+        stems.add(stem)
+        try:
+            emb = embed_sequence(runtime, rec.sequence, contacts=args.contacts)
+        except InferenceError as e:
+            raise CliError(f"record {rec.id!r}: {e}") from None
+        save_npy(out / f"{stem}.per_residue.npy", emb.per_residue)
+        save_npy(out / f"{stem}.mean.npy", emb.mean)
+        if emb.contacts is not None:
+            save_npy(out / f"{stem}.contacts.npy", emb.contacts)
+        progress(n, len(records), f"embedded {n}/{len(records)} records ({rec.id})")
+    print(f"wrote embeddings of {len(records)} record(s) to {out}", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m app", description="EdgeFold: ESM-2 on your CPU. "
+                                "Without a command, opens the desktop app.")
+    sub = p.add_subparsers(dest="command", metavar="{score,embed,gui}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--model", metavar="PACK", help="model pack directory "
+                        "(default: the embedded default pack)")
+    common.add_argument("--fasta", required=True, metavar="IN", help="input FASTA file")
+    common.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="onnxruntime intra-op threads (default: all cores)")
+    s = sub.add_parser("score", parents=[common], help="score every single substitution (or "
+                       "--mutants) and write a ProteinGym-style CSV")
+    s.add_argument("--out", required=True, metavar="OUT.csv")
+    s.add_argument("--method", choices=METHODS, default="wt-marginal")
+    s.add_argument("--mutants", metavar="FILE_OR_LIST", help="mutant file or list, e.g. "
+                   "'A23G,A23G:K40R' (1-based)")
+    s.add_argument("--batch-size", type=int, default=16, help="masked copies per pass")
+    s.set_defaults(func=cmd_score)
+    e = sub.add_parser("embed", parents=[common], help="write per-residue and mean embeddings "
+                       "(and contacts) as .npy files")
+    e.add_argument("--out", required=True, metavar="DIR")
+    e.add_argument("--contacts", action="store_true", help="also write <id>.contacts.npy (L, L)")
+    e.set_defaults(func=cmd_embed)
+    sub.add_parser("gui", help="open the desktop app (same as no command)")
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run one CLI command; errors print `error: ...` to stderr and return non-zero."""
+    args = build_parser().parse_args(argv)
+    if args.command in (None, "gui"):
+        from .__main__ import launch_gui
+
+        return launch_gui()
+    if args.threads is not None and args.threads < 1:
+        print("error: --threads must be >= 1", file=sys.stderr)
+        return 2
+    try:
+        return args.func(args)
+    except (CliError, FastaError, PackError, MutantError, InferenceError, ValueError,
+            OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, Cancelled):
+        print("error: interrupted; no output written", file=sys.stderr)
+        return 130

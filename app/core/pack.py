@@ -1,0 +1,219 @@
+"""Model packs: read and verify manifest.json + files (DESIGN.md section 3), list installed packs."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Optional, Union
+
+log = logging.getLogger(__name__)
+
+PACK_FORMAT = "edgefold-pack"
+SUPPORTED_VERSIONS = (1,)
+MANIFEST = "manifest.json"
+_CHUNK = 1 << 20  # bytes read per hash update
+
+
+class PackError(Exception):
+    """A pack that cannot be used; the message names the pack path and the offending file."""
+
+    def __init__(self, message: str, path: Union[str, Path, None] = None) -> None:
+        super().__init__(message)
+        self.path = Path(path) if path is not None else None
+
+
+@dataclass(frozen=True)
+class Pack:
+    """A loaded (and by default verified) model pack."""
+
+    path: Path
+    manifest: dict = field(repr=False)
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest.get("name", self.path.name))
+
+    @property
+    def scheme(self) -> str:
+        return str(self.manifest.get("scheme", "unknown"))
+
+    @property
+    def model_path(self) -> Path:
+        return self.path / self.manifest["onnx"]["model"]
+
+    @property
+    def contacts_model_path(self) -> Optional[Path]:
+        """`contacts.onnx` (same encoder + contact head) when the pack has one, else None."""
+        name = self.manifest["onnx"].get("contacts_model")
+        return self.path / name if name else None
+
+    @property
+    def alphabet(self) -> dict:
+        return self.manifest["alphabet"]
+
+    @property
+    def architecture(self) -> dict:
+        return self.manifest.get("architecture", {})
+
+    @property
+    def max_tokens(self) -> int:
+        """Longest token row the model accepts, BOS and EOS included (ESM-2: 1024)."""
+        return int(self.architecture.get("max_tokens", 1024))
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        return tuple(self.manifest["onnx"].get("outputs", ("logits",)))
+
+    @property
+    def accuracy(self) -> dict:
+        return dict(self.manifest.get("accuracy") or {})
+
+
+@dataclass(frozen=True)
+class PackInfo:
+    """One entry of a pack picker; `error` is set (and `ok` False) for a broken pack."""
+
+    path: Path
+    name: str
+    scheme: str
+    size_bytes: int
+    accuracy: dict
+    source: str  # "embedded" or "user"
+    error: Optional[str] = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, streamed in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_manifest(path: Union[str, Path]) -> dict:
+    """Parse and structurally check `<path>/manifest.json`; raises PackError."""
+    path = Path(path)
+    mpath = path / MANIFEST
+    if not path.is_dir():
+        raise PackError(f"{path}: pack directory not found", path)
+    if not mpath.is_file():
+        raise PackError(f"{mpath}: manifest missing", path)
+    try:
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise PackError(f"{mpath}: not valid JSON ({e})", path) from None
+    if not isinstance(manifest, dict) or manifest.get("format") != PACK_FORMAT:
+        raise PackError(f"{mpath}: format is not {PACK_FORMAT!r}", path)
+    version = manifest.get("format_version")
+    if version not in SUPPORTED_VERSIONS:
+        raise PackError(f"{mpath}: unsupported format_version {version!r} "
+                        f"(this app reads {SUPPORTED_VERSIONS})", path)
+    for key in ("onnx", "alphabet", "files"):
+        if not isinstance(manifest.get(key), dict):
+            raise PackError(f"{mpath}: missing or invalid {key!r} section", path)
+    if "model" not in manifest["onnx"]:
+        raise PackError(f"{mpath}: 'onnx' section lacks 'model'", path)
+    if manifest["onnx"]["model"] not in manifest["files"]:
+        raise PackError(f"{mpath}: model file {manifest['onnx']['model']!r} "
+                        f"is not listed in 'files'", path)
+    extra = manifest["onnx"].get("contacts_model")
+    if extra is not None and extra not in manifest["files"]:
+        raise PackError(f"{mpath}: contacts model {extra!r} is not listed in 'files'", path)
+    return manifest
+
+
+def _file_path(pack_dir: Path, name: str) -> Path:
+    """Resolve a manifest file name, refusing absolute paths and '..' escapes."""
+    rel = PurePosixPath(name)
+    if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+        raise PackError(f"{pack_dir}: manifest lists an unsafe file name {name!r}", pack_dir)
+    return pack_dir.joinpath(*rel.parts)
+
+
+def verify_files(pack_dir: Path, files: dict, hashes: bool = True) -> int:
+    """Check every listed file exists, has its size and (if `hashes`) its sha256; return bytes."""
+    total = 0
+    for name, meta in files.items():
+        fpath = _file_path(pack_dir, name)
+        if not fpath.is_file():
+            raise PackError(f"{fpath}: file missing from pack", pack_dir)
+        expected = int(meta.get("bytes", -1))
+        got = fpath.stat().st_size
+        if got != expected:
+            what = "truncated" if got < expected else "wrong size"
+            raise PackError(f"{fpath}: {what}: expected {expected} bytes, got {got}", pack_dir)
+        if hashes and sha256_file(fpath) != str(meta.get("sha256", "")).lower():
+            raise PackError(f"{fpath}: sha256 mismatch (file corrupted or tampered)", pack_dir)
+        total += got
+    return total
+
+
+def load_pack(path: Union[str, Path], verify: bool = True) -> Pack:
+    """Read a pack's manifest; with `verify`, check each file's presence, size and sha256."""
+    path = Path(path).expanduser()
+    manifest = read_manifest(path)
+    if verify:
+        verify_files(path, manifest["files"], hashes=True)
+    else:
+        _file_path(path, manifest["onnx"]["model"])
+    log.info("loaded pack %s (%s) from %s", manifest.get("name"), manifest.get("scheme"), path)
+    return Pack(path=path, manifest=manifest)
+
+
+def default_pack_dir() -> Path:
+    """The embedded default pack: `<repo>/assets/packs/default`."""
+    import app  # resolved at call time so an installed app finds its own assets
+
+    return Path(app.__file__).resolve().parents[1] / "assets" / "packs" / "default"
+
+
+def user_packs_dir() -> Path:
+    """`$EDGEFOLD_PACKS`, else `~/.local/share/edgefold/packs`."""
+    env = os.environ.get("EDGEFOLD_PACKS")
+    return Path(env).expanduser() if env else Path.home() / ".local/share/edgefold/packs"
+
+
+def pack_info(path: Union[str, Path], source: str = "user", verify_hashes: bool = False) -> PackInfo:
+    """Describe a pack for a picker; never raises for a broken pack (see `PackInfo.error`)."""
+    path = Path(path)
+    try:
+        manifest = read_manifest(path)
+        size = verify_files(path, manifest["files"], hashes=verify_hashes)
+        size += (path / MANIFEST).stat().st_size
+        return PackInfo(path, str(manifest.get("name", path.name)),
+                        str(manifest.get("scheme", "unknown")), size,
+                        dict(manifest.get("accuracy") or {}), source)
+    except (PackError, OSError, ValueError, TypeError, AttributeError) as e:
+        return PackInfo(path, path.name, "unknown", _du(path), {}, source, error=str(e))
+
+
+def _du(path: Path) -> int:
+    try:
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    except OSError:
+        return 0
+
+
+def find_packs(verify_hashes: bool = False) -> list[PackInfo]:
+    """The embedded default pack (if present) then every sub-directory of `user_packs_dir()`.
+
+    Listing checks presence and sizes only unless `verify_hashes` (hashing a large pack takes
+    seconds); `load_pack` always checks hashes.
+    """
+    infos = []
+    default = default_pack_dir()
+    if default.is_dir():
+        infos.append(pack_info(default, "embedded", verify_hashes))
+    root = user_packs_dir()
+    if root.is_dir():
+        for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            infos.append(pack_info(sub, "user", verify_hashes))
+    return infos

@@ -1,0 +1,108 @@
+"""onnxruntime session around a pack's ESM-2 graph (DESIGN.md section 1), CPU only."""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import onnxruntime as ort
+
+from .pack import Pack, PackError
+from .tokenizer import Tokenizer
+
+log = logging.getLogger(__name__)
+
+
+class InferenceError(RuntimeError):
+    """Bad input to an ONNX inference call; the message names the tensor at fault."""
+
+
+def _session(pack: Pack, path: Path, threads: int) -> ort.InferenceSession:
+    """A CPU session with all graph optimizations; PackError naming the file if it fails."""
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3  # errors only
+    try:
+        session = ort.InferenceSession(str(path), sess_options=opts,
+                                       providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
+        raise PackError(f"{path}: onnxruntime cannot load the model ({e})", pack.path) from e
+    first = session.get_inputs()[0].name
+    if first != "tokens":
+        raise PackError(f"{path}: first input is {first!r}, expected 'tokens'", pack.path)
+    return session
+
+
+class Esm2Runtime:
+    """Sessions (CPUExecutionProvider) for a pack; `run` validates inputs.
+
+    `model.onnx` serves logits and embeddings; asking for `contacts` opens the pack's
+    `contacts.onnx` on first use (DESIGN.md section 1: the contact head costs every attention
+    map, so it lives in a separate graph). A single-file pack whose model has a `contacts`
+    output is served from that model.
+    """
+
+    def __init__(self, pack: Pack, threads: Optional[int] = None) -> None:
+        self.pack = pack
+        self.tokenizer = Tokenizer(pack.alphabet)
+        self.max_tokens = pack.max_tokens
+        self.threads = int(threads or os.cpu_count() or 1)
+        self.session = _session(pack, pack.model_path, self.threads)
+        self.input_name = "tokens"
+        self._contacts_session: Optional[ort.InferenceSession] = None
+        main_outputs = tuple(o.name for o in self.session.get_outputs())
+        has_extra = pack.contacts_model_path is not None and "contacts" not in main_outputs
+        self.output_names = main_outputs + (("contacts",) if has_extra else ())
+        log.info("runtime for %s: %d threads, outputs %s", pack.name, self.threads,
+                 self.output_names)
+
+    def _session_for(self, outputs: Sequence[str]) -> ort.InferenceSession:
+        main = {o.name for o in self.session.get_outputs()}
+        if set(outputs) <= main:
+            return self.session
+        if self._contacts_session is None:
+            path = self.pack.contacts_model_path
+            assert path is not None  # guaranteed by the output-name check in run()
+            log.info("opening contacts model %s", path)
+            self._contacts_session = _session(self.pack, path, self.threads)
+        return self._contacts_session
+
+    @property
+    def max_residues(self) -> int:
+        """Residues per forward pass: max_tokens minus BOS and EOS (ESM-2: 1022)."""
+        return self.max_tokens - self.tokenizer.n_special
+
+    def _check_tokens(self, tokens: np.ndarray) -> np.ndarray:
+        tokens = np.asarray(tokens)
+        if tokens.ndim != 2:
+            raise InferenceError(f"input 'tokens' must be 2-D (batch, length), got shape "
+                                 f"{tokens.shape}")
+        if not np.issubdtype(tokens.dtype, np.integer):
+            raise InferenceError(f"input 'tokens' must be int64, got {tokens.dtype}")
+        if tokens.shape[0] < 1 or tokens.shape[1] < 1:
+            raise InferenceError(f"input 'tokens' is empty, shape {tokens.shape}")
+        if tokens.shape[1] > self.max_tokens:
+            raise InferenceError(f"input 'tokens' has length {tokens.shape[1]} > max_tokens "
+                                 f"{self.max_tokens} of pack {self.pack.name!r}")
+        vocab = len(self.tokenizer)
+        if tokens.min() < 0 or tokens.max() >= vocab:
+            raise InferenceError(f"input 'tokens' has ids outside [0, {vocab})")
+        return np.ascontiguousarray(tokens, dtype=np.int64)
+
+    def run(self, tokens: np.ndarray,
+            outputs: Sequence[str] = ("logits",)) -> dict[str, np.ndarray]:
+        """Run the graph on (B, L) int64 token ids; returns {output name: array}."""
+        unknown = [o for o in outputs if o not in self.output_names]
+        if unknown:
+            hint = (" (export the pack with --contacts to get contact maps)"
+                    if "contacts" in unknown else "")
+            raise InferenceError(f"pack {self.pack.name!r} at {self.pack.path} has no output(s) "
+                                 f"{unknown}; available: {list(self.output_names)}{hint}")
+        session = self._session_for(outputs)
+        feed = {self.input_name: self._check_tokens(tokens)}
+        results = session.run(list(outputs), feed)
+        return dict(zip(outputs, results))
