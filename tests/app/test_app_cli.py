@@ -113,13 +113,14 @@ def test_interrupt_leaves_no_csv(standin_pack_dir, fasta, tmp_path, monkeypatch,
 
 
 def test_gui_branch_missing_and_present(monkeypatch, capsys):
+    import app.ui
+    monkeypatch.delattr(app.ui, "main_window", raising=False)  # in case tests/ui imported it
     monkeypatch.setitem(sys.modules, "app.ui.main_window", None)  # import raises ImportError
     assert main([]) == 1
     assert "desktop app is not available" in capsys.readouterr().err
     fake = types.ModuleType("app.ui.main_window")
     fake.main = lambda: 7
     monkeypatch.setitem(sys.modules, "app.ui.main_window", fake)
-    import app.ui
     monkeypatch.setattr(app.ui, "main_window", fake, raising=False)
     assert main([]) == 7
 
