@@ -1,0 +1,1 @@
+"""EdgeFold post-training quantization: observers, quantizers (uniform, PWLQ), ONNX rewrites, schemes."""
