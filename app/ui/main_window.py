@@ -1,0 +1,333 @@
+"""EdgeFold main window: sequence in, model pack and method chosen, mutation scores out."""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, QThreadPool, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (QApplication, QComboBox, QFileDialog, QHBoxLayout, QLabel,
+                               QMainWindow, QMessageBox, QProgressBar, QPushButton, QSplitter,
+                               QVBoxLayout, QWidget)
+
+from app.core.fasta import FastaError
+from app.ui import about, workers
+from app.ui.csv_export import export_csv
+from app.ui.errors import install_excepthooks, is_user_error, show_error, user_message
+from app.ui.model_picker import ModelPicker
+from app.ui.results_panel import ResultsPanel
+from app.ui.scoring_job import METHODS, RuntimeCache, ScoreResult, make_score_job
+from app.ui.sequence_editor import SequenceEditor
+
+log = logging.getLogger(__name__)
+
+MAX_FILE_BYTES = 50 * 1024 * 1024
+FASTA_FILTER = "FASTA files (*.fasta *.fa *.faa *.fas *.txt);;All files (*)"
+
+
+class MainWindow(QMainWindow):
+    """One window; long work runs in `self.pool`, never in the GUI thread."""
+
+    def __init__(self, settings: QSettings | None = None) -> None:
+        super().__init__()
+        self.settings = settings or QSettings()
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(1)
+        self.cache = RuntimeCache()
+        self.worker: workers.Worker | None = None
+        self.result: ScoreResult | None = None
+        self.setWindowTitle("EdgeFold \u2014 mutation effects")
+        self.setAcceptDrops(True)
+        self._create_widgets()
+        self._create_actions()
+        self._create_menus()
+        self._layout()
+        self._restore_settings()
+        self.picker.reload()
+        self._update_actions()
+
+    # ---- construction -------------------------------------------------------------------
+    def _create_widgets(self) -> None:
+        self.editor = SequenceEditor()
+        self.picker = ModelPicker(self.settings)
+        self.method = QComboBox()
+        for label, name, tip in METHODS:
+            self.method.addItem(label, name)
+            self.method.setItemData(self.method.count() - 1, tip, Qt.ToolTipRole)
+        self.score_button = QPushButton("Score")
+        self.score_button.setDefault(True)
+        self.cancel_button = QPushButton("Cancel")
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("%v / %m")
+        self.progress.setVisible(False)
+        self.results = ResultsPanel()
+        self.score_button.clicked.connect(self.score)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.editor.validityChanged.connect(self._update_actions)
+        self.picker.packChanged.connect(self._update_actions)
+        self.picker.addFolderRequested.connect(self.add_pack_folder)
+
+    def _create_actions(self) -> None:
+        def act(text: str, slot, shortcut=None, tip: str = "") -> QAction:
+            a = QAction(text, self)
+            if shortcut is not None:
+                a.setShortcut(QKeySequence(shortcut))
+            a.setStatusTip(tip)
+            a.triggered.connect(slot)
+            return a
+
+        self.open_act = act("&Open FASTA\u2026", self.open_file, QKeySequence.Open,
+                            "Load a FASTA file into the editor")
+        self.export_act = act("&Export CSV\u2026", self.export_csv, "Ctrl+E",
+                              "Save all substitutions as ProteinGym CSV (mutant,score)")
+        self.add_pack_act = act("Add &pack folder\u2026", self.add_pack_folder, None,
+                                "Load a model pack directory")
+        self.quit_act = act("&Quit", self.close, QKeySequence.Quit, "Quit EdgeFold")
+        self.score_act = act("&Score", self.score, "Ctrl+Return", "Score all substitutions")
+        self.cancel_act = act("&Cancel", self.cancel, "Esc", "Stop the running job")
+        self.zoom_in_act = act("Zoom &in", self.results.heatmap.zoom_in, QKeySequence.ZoomIn)
+        self.zoom_out_act = act("Zoom &out", self.results.heatmap.zoom_out, QKeySequence.ZoomOut)
+        self.zoom_fit_act = act("&Fit sequence", self.results.heatmap.zoom_to_fit, "Ctrl+0")
+        self.about_act = act("&About EdgeFold", self.show_about)
+
+    def _create_menus(self) -> None:
+        menus = {
+            "&File": [self.open_act, self.export_act, None, self.add_pack_act, None, self.quit_act],
+            "&Run": [self.score_act, self.cancel_act],
+            "&View": [self.zoom_in_act, self.zoom_out_act, self.zoom_fit_act],
+            "&Help": [self.about_act],
+        }
+        for title, actions in menus.items():
+            menu = self.menuBar().addMenu(title)
+            for a in actions:
+                menu.addSeparator() if a is None else menu.addAction(a)
+
+    def _layout(self) -> None:
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Model:"))
+        controls.addWidget(self.picker, 3)
+        controls.addWidget(QLabel("Method:"))
+        controls.addWidget(self.method)
+        controls.addWidget(self.score_button)
+        controls.addWidget(self.cancel_button)
+        self.splitter = QSplitter(Qt.Horizontal)
+        self.splitter.addWidget(self.editor)
+        self.splitter.addWidget(self.results)
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(1, 3)
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.addLayout(controls)
+        layout.addWidget(self.splitter, 1)
+        self.setCentralWidget(central)
+        self.progress.setMaximumWidth(320)
+        self.statusBar().addPermanentWidget(self.progress)  # no layout jump when it appears
+        self.statusBar().showMessage("Ready")
+
+    # ---- settings -----------------------------------------------------------------------
+    def _restore_settings(self) -> None:
+        s = self.settings
+        if not self.restoreGeometry(s.value("window/geometry", b"")):
+            self.resize(1200, 800)
+        self.restoreState(s.value("window/state", b""))
+        if not self.splitter.restoreState(s.value("window/splitter", b"")):
+            self.splitter.setSizes([340, max(400, self.width() - 340)])
+        self.results.splitter.restoreState(s.value("window/results_splitter", b""))
+        row = self.method.findData(s.value("score/method", METHODS[0][1]))
+        self.method.setCurrentIndex(max(0, row))
+
+    def _save_settings(self) -> None:
+        s = self.settings
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState())
+        s.setValue("window/splitter", self.splitter.saveState())
+        s.setValue("window/results_splitter", self.results.splitter.saveState())
+        s.setValue("score/method", self.method.currentData())
+        s.sync()
+
+    def last_dir(self) -> str:
+        return str(self.settings.value("paths/last_dir", str(Path.home())))
+
+    def _remember_dir(self, path: str | Path) -> None:
+        self.settings.setValue("paths/last_dir", str(Path(path).parent))
+
+    # ---- state --------------------------------------------------------------------------
+    @Slot()
+    def _update_actions(self, *_) -> None:
+        busy = self.worker is not None
+        can_score = not busy and bool(self.editor.text().strip()) and \
+            self.picker.current_pack() is not None
+        self.score_button.setEnabled(can_score)
+        self.score_act.setEnabled(can_score)
+        self.cancel_button.setEnabled(busy)
+        self.cancel_act.setEnabled(busy)
+        self.export_act.setEnabled(self.result is not None and not busy)
+        for w in (self.picker, self.method, self.add_pack_act):
+            w.setEnabled(not busy)
+
+    def show_error(self, title: str, text: str, details: str = "") -> None:
+        show_error(self, title, text, details)
+
+    # ---- file handling ------------------------------------------------------------------
+    @Slot()
+    def open_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open FASTA", self.last_dir(), FASTA_FILTER)
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path: str | Path) -> bool:
+        """Load a FASTA file into the editor; a dialog explains an unreadable or invalid file."""
+        path = Path(path)
+        try:
+            if path.stat().st_size > MAX_FILE_BYTES:
+                raise ValueError(f"{path}: larger than {MAX_FILE_BYTES // 2**20} MB")
+            text = path.read_text(encoding="utf-8-sig")
+        except (OSError, ValueError) as e:  # UnicodeDecodeError is a ValueError
+            self.show_error("Cannot open file", f"{path}: {e}" if str(path) not in str(e) else str(e))
+            return False
+        self._remember_dir(path)
+        self.editor.set_text(text, source=str(path))
+        self.statusBar().showMessage(f"Opened {path}", 5000)
+        if self.editor.error():
+            self.show_error("Invalid FASTA file", self.editor.error())
+            return False
+        return True
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        mime = event.mimeData()
+        if any(u.isLocalFile() for u in mime.urls()) or mime.hasText():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        mime = event.mimeData()
+        files = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]
+        if files:
+            self.open_path(files[0])
+        elif mime.hasText():
+            self.editor.set_text(mime.text())
+        event.acceptProposedAction()
+
+    @Slot()
+    def export_csv(self) -> None:
+        if self.result is None:
+            return
+        name = f"{self.result.record.id}_{self.result.method}.csv".replace("/", "_")
+        path, _ = QFileDialog.getSaveFileName(self, "Export scores as CSV",
+                                              str(Path(self.last_dir()) / name),
+                                              "CSV files (*.csv);;All files (*)")
+        if not path:
+            return
+        try:
+            export_csv(path, self.results.model.substitutions())
+        except OSError as e:
+            self.show_error("Export failed", f"{path}: {e}")
+            return
+        self._remember_dir(path)
+        self.statusBar().showMessage(f"Exported {len(self.results.model.substitutions())} "
+                                     f"substitutions to {path}", 8000)
+
+    @Slot()
+    def add_pack_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Add model pack folder", self.last_dir())
+        if not path:
+            return
+        self.settings.setValue("paths/last_dir", path)
+        info = self.picker.add_folder(path)
+        if not info.ok:
+            self.show_error("Model pack cannot be used", info.error or "unknown error")
+
+    @Slot()
+    def show_about(self) -> None:
+        about.show_about(self, self.picker.current_pack())
+
+    # ---- scoring ------------------------------------------------------------------------
+    @Slot()
+    def score(self) -> None:
+        """Validate the input and the pack, then score in the pool; errors go to a dialog."""
+        if self.worker is not None:
+            return
+        try:
+            self.editor.parse()
+        except FastaError as e:
+            self.show_error("Invalid sequence", str(e))
+            return
+        self.editor.validate()
+        record, pack = self.editor.current_record(), self.picker.current_pack()
+        if record is None or pack is None:
+            self.show_error("Cannot score", "Select a usable model pack first." if record
+                            else "Enter a protein sequence first.")
+            return
+        job = make_score_job(pack.path, record, self.method.currentData(), self.cache)
+        w = workers.Worker(job, name=f"score {record.id}")
+        w.signals.progress.connect(self._on_progress)
+        w.signals.result.connect(self._on_result)
+        w.signals.failed.connect(self._on_failed)
+        w.signals.cancelled.connect(self._on_cancelled)
+        w.signals.finished.connect(self._on_finished)
+        self.worker = w
+        self.progress.setRange(0, 0)  # busy until the first progress report
+        self.progress.setVisible(True)
+        self.statusBar().showMessage(f"Scoring {record.id} ({len(record)} residues) with "
+                                     f"{pack.name}, {self.method.currentText().lower()}\u2026")
+        self._update_actions()
+        workers.start(w, self.pool)
+
+    @Slot()
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+            self.statusBar().showMessage("Cancelling after the current batch\u2026")
+
+    @Slot(int, int, str)
+    def _on_progress(self, done: int, total: int, message: str) -> None:
+        self.progress.setRange(0, max(total, 0))
+        self.progress.setValue(min(done, total) if total > 0 else 0)
+        if message:
+            self.statusBar().showMessage(message)
+
+    @Slot(object)
+    def _on_result(self, result: ScoreResult) -> None:
+        self.result = result
+        self.results.set_scores(result.record.sequence, result.scores)
+        self.statusBar().showMessage(
+            f"Scored {len(self.results.model.substitutions())} substitutions of "
+            f"{result.record.id} with {result.pack_name} in {result.seconds:.1f} s")
+
+    @Slot(object)
+    def _on_failed(self, exc: BaseException) -> None:
+        title, text = user_message(exc)
+        self.statusBar().showMessage(title)
+        details = "" if is_user_error(exc) or self.worker is None else self.worker.traceback
+        self.cache.clear()  # a broken pack or session must be reloaded next time
+        self.show_error(title, text, details)
+
+    @Slot()
+    def _on_cancelled(self) -> None:
+        self.statusBar().showMessage("Scoring cancelled", 5000)
+
+    @Slot()
+    def _on_finished(self) -> None:
+        self.worker = None
+        self.progress.setVisible(False)
+        self._update_actions()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if self.worker is not None:
+            self.worker.cancel()
+            self.pool.waitForDone(10_000)
+        self._save_settings()
+        super().closeEvent(event)
+
+
+def main() -> int:
+    """Create the application, route uncaught errors to dialogs, show the window, run."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    app = QApplication.instance() or QApplication(sys.argv)
+    app.setOrganizationName("EdgeFold")
+    app.setApplicationName("EdgeFold")
+    install_excepthooks(app)
+    window = MainWindow()
+    window.show()
+    return app.exec()

@@ -1,0 +1,150 @@
+"""Model picker: installed packs (name, scheme, size, accuracy), broken ones disabled."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, Signal, Slot
+from PySide6.QtGui import QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QPushButton, QSizePolicy, QWidget
+
+from app.core.pack import PackInfo, find_packs, pack_info
+
+log = logging.getLogger(__name__)
+
+EXTRA_KEY = "packs/extra_folders"
+CURRENT_KEY = "packs/current"
+INFO_ROLE = Qt.UserRole + 1
+
+
+def human_size(n: int) -> str:
+    """Bytes as a short human string: 950 B, 9.1 MB, 1.3 GB."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
+
+
+def accuracy_summary(acc: dict) -> str:
+    """Short accuracy text from a manifest's `accuracy` section, or 'accuracy not measured'."""
+    parts = []
+    if "variant_spearman_vs_fp32" in acc:
+        parts.append(f"\u03c1 {float(acc['variant_spearman_vs_fp32']):.3f}")
+    if "top1_agreement" in acc:
+        parts.append(f"top-1 {100 * float(acc['top1_agreement']):.1f}%")
+    if "logits_sqnr_db" in acc:
+        parts.append(f"SQNR {float(acc['logits_sqnr_db']):.1f} dB")
+    return ", ".join(parts) if parts else "accuracy not measured"
+
+
+def describe(info: PackInfo) -> tuple[str, str]:
+    """(combo text, tooltip) of one pack."""
+    if not info.ok:
+        return f"{info.name} (unusable)", f"{info.path}\n\n{info.error}"
+    text = f"{info.name} \u2014 {info.scheme}, {human_size(info.size_bytes)}, " \
+           f"{accuracy_summary(info.accuracy)}"
+    ref = info.accuracy.get("reference")
+    detail = "\n".join(f"{k}: {v}" for k, v in info.accuracy.items()) or "no accuracy section"
+    tip = f"{info.path}\n({info.source})\n\nMeasured accuracy" + \
+          (f" vs {ref}" if ref else "") + f":\n{detail}"
+    return text, tip
+
+
+class ModelPicker(QWidget):
+    """A combo box of packs plus an 'Add pack folder...' button; remembers choices in QSettings."""
+
+    packChanged = Signal(object)  # PackInfo or None
+    addFolderRequested = Signal()
+
+    def __init__(self, settings: QSettings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._settings = settings
+        self.combo = QComboBox()
+        self.combo.setModel(QStandardItemModel(self.combo))
+        self.combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.combo.setMinimumContentsLength(28)
+        self.combo.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
+        self.combo.setToolTip("Installed model packs")
+        self.add_button = QPushButton("Add pack folder\u2026")
+        self.add_button.clicked.connect(self.addFolderRequested)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.combo, 1)
+        layout.addWidget(self.add_button)
+        self.combo.currentIndexChanged.connect(self._on_index_changed)
+
+    def _extra_folders(self) -> list[str]:
+        value = self._settings.value(EXTRA_KEY, [])
+        return [value] if isinstance(value, str) else list(value or [])
+
+    @Slot()
+    def reload(self) -> None:
+        """List find_packs() plus remembered extra folders; reselect the remembered pack."""
+        infos = find_packs()
+        known = {i.path.resolve() for i in infos}
+        for folder in self._extra_folders():
+            if Path(folder).resolve() not in known:
+                infos.append(pack_info(folder, "added"))
+        self.set_packs(infos)
+        remembered = self._settings.value(CURRENT_KEY, "")
+        if not (remembered and self.select_path(remembered)):
+            self._select_first_usable()
+
+    def set_packs(self, infos: list[PackInfo]) -> None:
+        model: QStandardItemModel = self.combo.model()
+        self.combo.blockSignals(True)
+        model.clear()
+        for info in infos:
+            text, tip = describe(info)
+            item = QStandardItem(text)
+            item.setToolTip(tip)
+            item.setData(info, INFO_ROLE)
+            item.setEnabled(info.ok)
+            model.appendRow(item)
+        self.combo.setCurrentIndex(-1)
+        self.combo.blockSignals(False)
+        if not infos:
+            self.combo.setPlaceholderText("No model pack installed: add a pack folder")
+
+    def packs(self) -> list[PackInfo]:
+        return [self.combo.itemData(r, INFO_ROLE) for r in range(self.combo.count())]
+
+    def current_pack(self) -> PackInfo | None:
+        info = self.combo.currentData(INFO_ROLE)
+        return info if info is not None and info.ok else None
+
+    def select_path(self, path: str | Path) -> bool:
+        """Select the usable pack at path; False when it is not listed or broken."""
+        target = Path(path).resolve()
+        for row, info in enumerate(self.packs()):
+            if info.ok and info.path.resolve() == target:
+                self.combo.setCurrentIndex(row)
+                return True
+        return False
+
+    def _select_first_usable(self) -> None:
+        rows = [r for r, info in enumerate(self.packs()) if info.ok]
+        self.combo.setCurrentIndex(rows[0] if rows else -1)
+        if not rows:
+            self.packChanged.emit(None)
+
+    def add_folder(self, path: str | Path) -> PackInfo:
+        """Describe the pack at path; when usable, list it, select it and remember it."""
+        info = pack_info(path, "added")
+        if not info.ok:
+            return info
+        folders = self._extra_folders()
+        if str(info.path) not in folders:
+            self._settings.setValue(EXTRA_KEY, folders + [str(info.path)])
+        if not self.select_path(info.path):
+            self.set_packs(self.packs() + [info])
+            self.select_path(info.path)
+        return info
+
+    @Slot(int)
+    def _on_index_changed(self, row: int) -> None:
+        info = self.current_pack()
+        self.setToolTip(describe(info)[1] if info else "")
+        if info is not None:
+            self._settings.setValue(CURRENT_KEY, str(info.path))
+        self.packChanged.emit(info)

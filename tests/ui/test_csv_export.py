@@ -1,0 +1,45 @@
+"""ProteinGym CSV export, written atomically."""
+import csv
+import os
+
+import numpy as np
+import pytest
+
+from app.ui.csv_export import export_csv
+from app.ui.mutations import AMINO_ACIDS, substitutions
+
+
+def test_csv_has_mutant_score_rows_matching_the_matrix(tmp_path):
+    seq = "ACW"
+    scores = np.arange(60, dtype=np.float64).reshape(3, 20) / 7 - 4
+    path = export_csv(tmp_path / "out.csv", substitutions(seq, scores))
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["mutant", "score"]
+    assert len(rows) == 1 + 3 * 19
+    for mutant, score in rows[1:]:
+        wt, pos, mt = mutant[0], int(mutant[1:-1]), mutant[-1]
+        assert seq[pos - 1] == wt != mt
+        assert float(score) == scores[pos - 1, AMINO_ACIDS.index(mt)]
+    assert rows[1] == ["A1C", repr(float(scores[0, 1]))]
+
+
+def test_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path, monkeypatch):
+    target = tmp_path / "scores.csv"
+    target.write_text("old")
+
+    def boom(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        export_csv(target, substitutions("MK", np.zeros((2, 20))))
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.csv"]
+
+
+def test_overwrites_existing_file(tmp_path):
+    target = tmp_path / "scores.csv"
+    target.write_text("old")
+    export_csv(target, substitutions("M", np.ones((1, 20))))
+    assert target.read_text().splitlines()[:2] == ["mutant,score", "M1A,1.0"]
