@@ -130,6 +130,7 @@ def test_adding_a_broken_pack_folder_shows_the_reason(window, captured_errors, t
     assert captured_errors and "manifest missing" in captured_errors[0][1]
 
 
+@pytest.mark.filterwarnings("ignore:Function.*QDragEnterEvent:DeprecationWarning")
 def test_dropping_a_fasta_file_loads_it(window, tmp_path, captured_errors):
     path = tmp_path / "two.fasta"
     path.write_text(">a\nMKT\n>b\nGGA\n")
