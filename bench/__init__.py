@@ -1,0 +1,1 @@
+"""EdgeFold measurement scripts: speed, latency and accuracy of exported model packs."""
