@@ -50,7 +50,9 @@ class Calibrator:
             from quant.calibrate import calibrate
 
             log.info("calibrating %d tensors on %d sequences", len(missing), len(self.sequences))
-            new = calibrate(model, missing, self.feeds(), ort_runner, observer, progress=self.progress)
+            total = len(self.sequences)
+            report = (lambda done, _t, _m: self.progress(done, total, "calibrating")) if self.progress else None
+            new = calibrate(model, missing, self.feeds(), ort_runner, observer, progress=report)
             self._stats.update({(key, n): s for n, s in new.items()})
         return {n: self._stats[(key, n)] for n in names}
 

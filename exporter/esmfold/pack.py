@@ -1,0 +1,38 @@
+"""Write a folding pack: the four ESMFold ONNX parts and a manifest with `task: folding`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..pack import write_pack
+from .lm_graph import AF2_RESTYPES_WITH_X
+from .parts import PARTS, export_parts
+
+
+def architecture_manifest(model) -> dict:
+    """The sizes the app needs to size buffers and estimate memory (app/core/fold/memory.py)."""
+    cfg = model.config
+    trunk = cfg.esmfold_config.trunk
+    sm = trunk.structure_module
+    return {"family": "esmfold", "parameters": int(sum(p.numel() for p in model.parameters())),
+            "esm_layers": cfg.num_hidden_layers, "esm_embed_dim": cfg.hidden_size,
+            "esm_attention_heads": cfg.num_attention_heads, "max_residues": cfg.max_position_embeddings - 4,
+            "trunk_blocks": trunk.num_blocks, "c_s": trunk.sequence_state_dim, "c_z": trunk.pairwise_state_dim,
+            "sequence_head_width": trunk.sequence_head_width, "pairwise_head_width": trunk.pairwise_head_width,
+            "max_recycles": trunk.max_recycles, "structure_blocks": sm.num_blocks, "c_sm": sm.sequence_dim,
+            "c_zm": sm.pairwise_dim, "ipa_heads": sm.num_heads_ipa, "ipa_qk_points": sm.num_qk_points,
+            "ipa_v_points": sm.num_v_points}
+
+
+def write_folding_pack(model, out_dir: Path, name: str, license: str = "", credits: str = "") -> Path:
+    """Export `model` (an fp32 `EsmForProteinFolding`) into a pack directory, all or nothing."""
+    models = export_parts(model)
+    manifest = {
+        "name": name, "task": "folding", "architecture": architecture_manifest(model),
+        "residues": {"aatype_order": AF2_RESTYPES_WITH_X, "unknown": "X"},
+        "scheme": "fp32",
+        "onnx": {"parts": {p: spec.file for p, spec in PARTS.items()},
+                 "inputs": {p: list(spec.inputs) for p, spec in PARTS.items()},
+                 "outputs": {p: list(spec.outputs) for p, spec in PARTS.items()}},
+        "license": license, "credits": credits,
+    }
+    return write_pack(Path(out_dir), models, manifest)

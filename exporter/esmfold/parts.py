@@ -1,0 +1,110 @@
+"""Export ESMFold as four ONNX parts that a numpy driver chains (app/core/fold/driver.py).
+
+    lm.onnx         aatype (B, L) int64                                  -> s_s_0 (B, L, c_s)
+    trunk.onnx      s_s_0, recycle_s (B, L, c_s), recycle_z (B, L, L, c_z),
+                    recycle_backbone (B, L, 3, 3), residx (B, L) int64, mask (B, L) -> s_s, s_z
+    structure.onnx  s_s, s_z, aatype, mask -> positions (B, L, 14, 3), frames (B, L, 7),
+                    angles (B, L, 7, 2), unnormalized_angles (B, L, 7, 2), states (B, L, c_sm)
+    heads.onnx      s_z, states -> plddt (B, L, 37), ptm_logits (B, L, L, 64), distogram_logits (B, L, L, 64)
+
+`lm.onnx` is written op by op (lm_graph.py); the others are traced with the TorchScript exporter
+(`dynamo=False`) from export-friendly wrappers of the transformers modules, length axes dynamic.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import warnings
+from dataclasses import dataclass
+
+import onnx
+
+from ..onnx_builder import IR_VERSION
+from .heads import HeadsPass
+from .lm_graph import build_lm
+from .patches import export_patches
+from .structure import StructurePass
+from .trunk import TrunkPass
+
+log = logging.getLogger(__name__)
+TRACE_OPSET = 17
+TRACE_LENGTH = 7  # length of the example inputs; any length works at run time
+
+
+@dataclass(frozen=True)
+class PartSpec:
+    file: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+
+
+PARTS = {
+    "lm": PartSpec("lm.onnx", ("aatype",), ("s_s_0",)),
+    "trunk": PartSpec("trunk.onnx", ("s_s_0", "recycle_s", "recycle_z", "recycle_backbone", "residx", "mask"),
+                      ("s_s", "s_z")),
+    "structure": PartSpec("structure.onnx", ("s_s", "s_z", "aatype", "mask"),
+                          ("positions", "frames", "angles", "unnormalized_angles", "states")),
+    "heads": PartSpec("heads.onnx", ("s_z", "states"), ("plddt", "ptm_logits", "distogram_logits")),
+}
+PAIR_TENSORS = {"recycle_z", "s_z", "ptm_logits", "distogram_logits"}  # (B, L, L, ...)
+
+
+def example_inputs(model, part: str, length: int = TRACE_LENGTH, seed: int = 0) -> dict:
+    """Random torch inputs of the right shapes and dtypes for a traced part (batch 1)."""
+    import torch
+
+    tc = model.config.esmfold_config.trunk
+    c_s, c_z, c_sm = tc.sequence_state_dim, tc.pairwise_state_dim, tc.structure_module.sequence_dim
+    gen = torch.Generator().manual_seed(seed)
+    shapes = {"s_s_0": (c_s,), "recycle_s": (c_s,), "s_s": (c_s,), "recycle_z": (length, c_z),
+              "s_z": (length, c_z), "recycle_backbone": (3, 3), "states": (c_sm,)}
+    out = {}
+    for name in PARTS[part].inputs:
+        if name in ("aatype",):
+            out[name] = torch.randint(0, 21, (1, length), generator=gen)
+        elif name == "residx":
+            out[name] = torch.arange(length)[None]
+        elif name == "mask":
+            out[name] = torch.ones(1, length)
+        else:
+            scale = 8.0 if name == "recycle_backbone" else 1.0
+            out[name] = scale * torch.randn((1, length) + shapes[name], generator=gen)
+    return out
+
+
+def wrapper(model, part: str):
+    """The torch module whose forward is the part (inputs and outputs in PARTS order)."""
+    if part == "trunk":
+        return TrunkPass(model.trunk).eval()
+    if part == "structure":
+        return StructurePass(model.trunk).eval()
+    if part == "heads":
+        return HeadsPass(model).eval()
+    raise KeyError(f"part {part!r} is not traced (known: trunk, structure, heads)")
+
+
+def export_part(model, part: str) -> onnx.ModelProto:
+    """One part as an ONNX model with dynamic batch and length axes."""
+    if part == "lm":
+        return build_lm(model)
+    import torch
+
+    spec = PARTS[part]
+    axes = {n: {0: "batch", 1: "length", 2: "length"} if n in PAIR_TENSORS else {0: "batch", 1: "length"}
+            for n in spec.inputs + spec.outputs}
+    buf = io.BytesIO()
+    with export_patches(), warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # TracerWarnings about python-side shape checks
+        torch.onnx.export(wrapper(model, part), tuple(example_inputs(model, part).values()), buf,
+                          dynamo=False, opset_version=TRACE_OPSET, input_names=list(spec.inputs),
+                          output_names=list(spec.outputs), dynamic_axes=axes)
+    proto = onnx.load_from_string(buf.getvalue())
+    proto.ir_version = min(proto.ir_version, IR_VERSION)
+    proto.graph.name = f"esmfold_{part}"
+    log.info("exported %s: %d nodes", spec.file, len(proto.graph.node))
+    return proto
+
+
+def export_parts(model) -> dict[str, onnx.ModelProto]:
+    """{file name: model} for all four parts."""
+    return {PARTS[p].file: export_part(model, p) for p in PARTS}

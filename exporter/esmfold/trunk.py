@@ -1,0 +1,78 @@
+"""One pass of the ESMFold folding trunk (recycling embeddings + all folding blocks), export-friendly.
+
+Same math as `EsmFoldingTrunk.forward`'s loop body in transformers' modeling_esmfold.py, with the
+recycling inputs made explicit and the two spots that trace badly rewritten: `mask == False`
+(aten::eq(Tensor, bool) has no TorchScript alias info) and the boolean in-place index of the
+relative-position embedding. Triangle attention runs unchunked (chunking only trades memory).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+RECYCLE_MIN_BIN, RECYCLE_MAX_BIN = 3.375, 21.375  # AlphaFold's recycling distogram, in Angstrom
+
+
+def recycle_bins(backbone: torch.Tensor, num_bins: int) -> torch.Tensor:
+    """(B, L, 3, 3) N/CA/C coordinates -> (B, L, L) int64 CB-CB distance bins (EsmFoldingTrunk.distogram)."""
+    boundaries = torch.linspace(RECYCLE_MIN_BIN, RECYCLE_MAX_BIN, num_bins - 1) ** 2
+    n, ca, c = backbone[..., 0, :], backbone[..., 1, :], backbone[..., 2, :]
+    b, c = ca - n, c - ca
+    a = torch.cross(b, c, dim=-1)
+    cb = -0.58273431 * a + 0.56802827 * b - 0.54067466 * c + ca  # ideal CB from the backbone
+    d2 = (cb[..., None, :, :] - cb[..., :, None, :]).pow(2).sum(dim=-1, keepdim=True)  # (B, L, L, 1)
+    return torch.sum(d2 > boundaries, dim=-1)
+
+
+def relative_position(module: nn.Module, residx: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """EsmFoldRelativePosition: clamp(j - i) to +-bins, shift by bins + 1, 0 for masked pairs; (B, L, L, c_z)."""
+    diff = residx[:, None, :] - residx[:, :, None]
+    diff = diff.clamp(-module.bins, module.bins) + module.bins + 1
+    pair = (mask[:, None, :] * mask[:, :, None]) > 0.5
+    return module.embedding(torch.where(pair, diff, torch.zeros_like(diff)))
+
+
+def seq_attention(mod: nn.Module, x: torch.Tensor, mask: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """EsmFoldSelfAttention (gated) with a pair bias (B, L, L, H); mask (B, L) float, 1 = residue."""
+    t = mod.proj(x).view(*x.shape[:2], mod.num_heads, -1).permute(0, 2, 1, 3)  # (B, H, L, 3*w)
+    q, k, v = t.chunk(3, dim=-1)
+    a = torch.einsum("...qc,...kc->...qk", mod.rescale_factor * q, k) + bias.permute(0, 3, 1, 2)
+    a = a.masked_fill(mask[:, None, None] < 0.5, float("-inf")).softmax(dim=-1)
+    y = torch.einsum("...hqk,...hkc->...qhc", a, v)
+    y = y.reshape(*y.shape[:2], -1)
+    if mod.gated:
+        y = mod.g_proj(x).sigmoid() * y
+    return mod.o_proj(y)
+
+
+def block_forward(block: nn.Module, s: torch.Tensor, z: torch.Tensor, mask: torch.Tensor):
+    """EsmFoldTriangularSelfAttentionBlock.forward at inference (dropouts are identities)."""
+    bias = block.pair_to_sequence(z)
+    s = s + seq_attention(block.seq_attention, block.layernorm_1(s), mask, bias)
+    s = block.mlp_seq(s)
+    z = z + block.sequence_to_pair(s)
+    tri_mask = mask.unsqueeze(2) * mask.unsqueeze(1)  # (B, L, L)
+    z = z + block.tri_mul_out(z, mask=tri_mask)
+    z = z + block.tri_mul_in(z, mask=tri_mask)
+    z = z + block.tri_att_start(z, mask=tri_mask, chunk_size=None)
+    z = z + block.tri_att_end(z, mask=tri_mask, chunk_size=None)
+    return s, block.mlp_pair(z)
+
+
+class TrunkPass(nn.Module):
+    """(s_s_0, recycle_s, recycle_z, recycle_backbone, residx, mask) -> (s_s, s_z): one recycling pass."""
+
+    def __init__(self, trunk: nn.Module) -> None:
+        super().__init__()
+        self.trunk = trunk
+
+    def forward(self, s_s_0, recycle_s, recycle_z, recycle_backbone, residx, mask):
+        t = self.trunk
+        bins = recycle_bins(recycle_backbone, t.recycle_bins)
+        s = s_s_0 + t.recycle_s_norm(recycle_s)
+        # s_z_0 is all zeros in ESMFold (no ESM attention maps), so z starts from the recycled pair
+        z = t.recycle_z_norm(recycle_z) + t.recycle_disto(bins)
+        z = z + relative_position(t.pairwise_positional_embedding, residx, mask)
+        for block in t.blocks:
+            s, z = block_forward(block, s, z, mask)
+        return s, z
