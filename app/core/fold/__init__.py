@@ -1,0 +1,1 @@
+"""Protein folding with an ESMFold pack: numpy + onnxruntime only (no torch)."""

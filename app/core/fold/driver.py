@@ -1,0 +1,93 @@
+"""Fold one sequence: chain the ONNX parts with ESMFold's recycling loop, then derive atoms and confidences.
+
+Mirrors `EsmForProteinFolding.forward` / `EsmFoldingTrunk.forward` (transformers):
+
+    s_s_0 = lm(aatype)
+    recycle_s, recycle_z, backbone = 0, 0, 0          # zero coordinates give distogram bin 0
+    repeat passes times:
+        s_s, s_z = trunk(s_s_0, recycle_s, recycle_z, backbone, residx, mask)
+        positions, states = structure(s_s, s_z, aatype, mask)
+        recycle_s, recycle_z, backbone = s_s, s_z, positions[:, :, :3]   # N, CA, C
+    plddt, ptm_logits, distogram = heads(s_z, states)
+
+`num_recycles=None` runs `max_recycles` passes and `num_recycles=n` runs n + 1, as transformers does.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .atoms import atom14_to_atom37
+from .confidence import predicted_aligned_error, ptm
+from .parts import FoldingParts
+from .residues import encode
+
+Progress = Callable[[int, int, str], None]
+DEFAULT_MAX_RECYCLES = 4
+
+
+@dataclass(frozen=True)
+class FoldResult:
+    sequence: str
+    aatype: np.ndarray        # (L,) int64, AF2 order
+    positions14: np.ndarray   # (L, 14, 3) Angstrom
+    atom37: np.ndarray        # (L, 37, 3) Angstrom, 0 where the atom does not exist
+    atom37_mask: np.ndarray   # (L, 37) 1 where the atom exists
+    plddt: np.ndarray         # (L, 37) in [0, 1], per atom37 slot
+    ptm: float
+    pae: np.ndarray           # (L, L) expected aligned error, Angstrom
+    max_pae: float
+    distogram_logits: np.ndarray  # (L, L, 64)
+    passes: int
+
+    @property
+    def residue_plddt(self) -> np.ndarray:
+        """(L,) pLDDT of each residue's CA on the 0-100 scale of AlphaFold/ESMFold PDB files."""
+        return 100.0 * self.plddt[:, 1]
+
+
+def passes_for(num_recycles: int | None, max_recycles: int) -> int:
+    if num_recycles is None:
+        return max_recycles
+    if num_recycles < 0:
+        raise ValueError(f"num_recycles must be >= 0, got {num_recycles}")
+    return num_recycles + 1
+
+
+def fold(parts: FoldingParts, sequence: str, num_recycles: int | None = None,
+         progress: Progress | None = None, cancel=None, record: str = "<sequence>") -> FoldResult:
+    """Fold `sequence` (one chain, no padding)."""
+    aa = encode(sequence, record)
+    length = len(aa)
+    aatype, mask = aa[None], np.ones((1, length), dtype=np.float32)
+    residx = np.arange(length, dtype=np.int64)[None]
+    passes = passes_for(num_recycles, int(parts.architecture.get("max_recycles", DEFAULT_MAX_RECYCLES)))
+    c_s, c_z = parts.dim("trunk", "s_s_0"), parts.dim("trunk", "recycle_z")
+    s_s_0 = parts.run("lm", {"aatype": aatype})["s_s_0"]
+    recycle_s = np.zeros((1, length, c_s), dtype=np.float32)
+    recycle_z = np.zeros((1, length, length, c_z), dtype=np.float32)
+    backbone = np.zeros((1, length, 3, 3), dtype=np.float32)
+    for i in range(passes):
+        if cancel is not None:
+            cancel.check()
+        trunk = parts.run("trunk", {"s_s_0": s_s_0, "recycle_s": recycle_s, "recycle_z": recycle_z,
+                                    "recycle_backbone": backbone, "residx": residx, "mask": mask})
+        sm = parts.run("structure", {"s_s": trunk["s_s"], "s_z": trunk["s_z"], "aatype": aatype, "mask": mask})
+        recycle_s, recycle_z, backbone = trunk["s_s"], trunk["s_z"], sm["positions"][:, :, :3]
+        if progress:
+            progress(i + 1, passes + 1, f"recycle {i + 1}/{passes}")
+    heads = parts.run("heads", {"s_z": recycle_z, "states": sm["states"]})
+    if progress:
+        progress(passes + 1, passes + 1, "confidence")
+    return _result(sequence, aa, sm["positions"][0], heads, passes)
+
+
+def _result(sequence: str, aa: np.ndarray, positions14: np.ndarray, heads: dict, passes: int) -> FoldResult:
+    atom37, mask37 = atom14_to_atom37(positions14, aa)
+    logits = heads["ptm_logits"][0]
+    pae, max_pae = predicted_aligned_error(logits)
+    return FoldResult(sequence=sequence, aatype=aa, positions14=positions14, atom37=atom37, atom37_mask=mask37,
+                      plddt=heads["plddt"][0], ptm=ptm(logits), pae=pae, max_pae=max_pae,
+                      distogram_logits=heads["distogram_logits"][0], passes=passes)

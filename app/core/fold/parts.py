@@ -1,0 +1,64 @@
+"""Open the four ONNX parts of a folding pack as onnxruntime sessions."""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+log = logging.getLogger(__name__)
+PART_NAMES = ("lm", "trunk", "structure", "heads")
+
+
+class FoldPackError(ValueError):
+    """A folding pack that cannot be used; the message names the pack directory and the problem."""
+
+
+@dataclass(frozen=True)
+class FoldingParts:
+    """Sessions of lm / trunk / structure / heads plus the manifest's architecture block."""
+    sessions: dict[str, ort.InferenceSession]
+    architecture: dict
+    source: str = ""
+
+    def run(self, part: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        sess = self.sessions[part]
+        names = [o.name for o in sess.get_outputs()]
+        return dict(zip(names, sess.run(names, feeds)))
+
+    def dim(self, part: str, tensor: str) -> int:
+        """The static last dimension of an input of a part (e.g. c_s of trunk's `s_s_0`)."""
+        for info in self.sessions[part].get_inputs():
+            if info.name == tensor:
+                return int(info.shape[-1])
+        raise FoldPackError(f"{self.source}: part {part!r} has no input {tensor!r}")
+
+
+def session_options(threads: int | None = None) -> ort.SessionOptions:
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+    opts.log_severity_level = 3
+    return opts
+
+
+def open_parts(pack_dir: str | Path, threads: int | None = None) -> FoldingParts:
+    """Sessions for a pack whose manifest has `task: folding` and `onnx.parts` {part: file}."""
+    pack_dir = Path(pack_dir)
+    try:
+        manifest = json.loads((pack_dir / "manifest.json").read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise FoldPackError(f"{pack_dir}: cannot read manifest.json ({exc})") from exc
+    if manifest.get("task") != "folding":
+        raise FoldPackError(f"{pack_dir}: task is {manifest.get('task')!r}, not 'folding'")
+    files = manifest.get("onnx", {}).get("parts", {})
+    missing = [p for p in PART_NAMES if p not in files or not (pack_dir / files[p]).is_file()]
+    if missing:
+        raise FoldPackError(f"{pack_dir}: missing part file(s) for {', '.join(missing)}")
+    opts = session_options(threads)
+    sessions = {p: ort.InferenceSession(str(pack_dir / files[p]), opts, providers=["CPUExecutionProvider"])
+                for p in PART_NAMES}
+    return FoldingParts(sessions, manifest.get("architecture", {}), str(pack_dir))
