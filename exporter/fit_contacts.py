@@ -48,22 +48,33 @@ def collect(model, paths: list[Path], max_len: int) -> list[tuple[torch.Tensor, 
     return data
 
 
-def fit(data, l1: float = 1e-3, steps: int = 300) -> tuple[torch.Tensor, torch.Tensor]:
+def fit(data, l1: float = 1e-3, steps: int = 100) -> tuple[torch.Tensor, torch.Tensor]:
+    """L1-regularised logistic regression on standardized features, folded back to raw features.
+
+    APC-corrected attention values are ~1e-3, so raw-feature weights must be large; fitting in
+    z-scores keeps the optimisation well conditioned (full-batch L-BFGS).
+    """
     xs, ys = [], []
     for feats, truth in data:
         i, j = np.triu_indices(truth.shape[0], k=MIN_SEP)
         xs.append(feats[i, j])
         ys.append(torch.from_numpy(truth[i, j].astype(np.float32)))
-    x, y = torch.cat(xs), torch.cat(ys)
-    w = torch.zeros(x.shape[1], requires_grad=True)
-    b = torch.zeros(1, requires_grad=True)
-    opt = torch.optim.Adam([w, b], lr=0.05)
-    for _ in range(steps):
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(x @ w + b, y) + l1 * w.abs().sum()
+    x, y = torch.cat(xs).double(), torch.cat(ys).double()
+    mean, std = x.mean(0), x.std(0).clamp_min(1e-12)
+    z = (x - mean) / std
+    w = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
+    b = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure():
         opt.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(z @ w + b, y) + l1 * w.abs().sum()
         loss.backward()
-        opt.step()
-    return w.detach(), b.detach()
+        return loss
+
+    opt.step(closure)
+    w_raw = (w / std).detach()
+    return w_raw.float(), (b - (w_raw * mean).sum()).detach().float()
 
 
 def evaluate(data, w: torch.Tensor, b: torch.Tensor) -> float:
