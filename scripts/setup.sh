@@ -96,7 +96,7 @@ print(int(os.path.exists(marker) and not in_venv))')
 
 pip_install() {
   # --progress-bar off: CI logs; torch comes only from the extras' pin (torch==2.13.0).
-  "$PY" -m pip install --progress-bar off -q "$@" </dev/null
+  "$PY" -m pip install --progress-bar off --root-user-action=ignore -q "$@" </dev/null
 }
 
 # Refuse a torch other than the pinned one (an unpinned torch means GBs of CUDA wheels).
