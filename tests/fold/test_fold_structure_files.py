@@ -1,0 +1,57 @@
+"""PDB and mmCIF output parse back with gemmi with the right atoms, coordinates and pLDDT B-factors."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gemmi
+from app.core.fold.driver import fold
+from app.core.fold.mmcif import to_mmcif
+from app.core.fold.pdb import to_pdb
+from app.core.fold.residues import ATOM37_EXISTS, ATOM_TYPES, RESTYPE_3
+from transformers.models.esm.openfold_utils.protein import Protein, to_pdb as openfold_to_pdb
+
+SEQUENCE = "MKTAYIAKQRQWSFVKSHFGXPCX"  # atom counts from 4 (G) to 14 (W); X has none, also last
+
+
+@pytest.fixture(scope="module")
+def result(tiny_parts):
+    return fold(tiny_parts, SEQUENCE, num_recycles=1)
+
+
+def check_structure(st: gemmi.Structure, result) -> None:
+    chain = st[0]["A"]
+    residues = list(chain)
+    present = [i for i, aa in enumerate(result.aatype) if ATOM37_EXISTS[aa].sum() > 0]  # X has no atoms
+    assert [r.name for r in residues] == [RESTYPE_3[result.aatype[i]] for i in present]
+    for res, i in zip(residues, present):
+        expected = [ATOM_TYPES[j] for j in np.flatnonzero(ATOM37_EXISTS[result.aatype[i]])]
+        assert [a.name for a in res] == expected, res.name
+        assert res.seqid.num == i + 1
+        for atom in res:
+            j = ATOM_TYPES.index(atom.name)
+            assert atom.b_iso == pytest.approx(100 * result.plddt[i, j], abs=0.006)
+            assert np.allclose(atom.pos.tolist(), result.atom37[i, j], atol=6e-4)
+            assert atom.element.name == atom.name[0]
+
+
+def test_pdb_parses_back_with_expected_atoms(result, tmp_path) -> None:
+    path = tmp_path / "fold.pdb"
+    path.write_text(to_pdb(result))
+    check_structure(gemmi.read_structure(str(path)), result)
+
+
+def test_mmcif_parses_back_with_expected_atoms(result, tmp_path) -> None:
+    path = tmp_path / "fold.cif"
+    path.write_text(to_mmcif(result, name="tiny fold"))
+    check_structure(gemmi.read_structure(str(path)), result)
+    block = gemmi.cif.read(str(path)).sole_block()
+    assert float(block.find_value("_edgefold.ptm")) == pytest.approx(result.ptm, abs=1e-4)
+
+
+def test_pdb_atom_lines_equal_openfold_to_pdb(result) -> None:
+    prot = Protein(atom_positions=result.atom37, aatype=result.aatype, atom_mask=result.atom37_mask,
+                   residue_index=np.arange(1, len(SEQUENCE) + 1), b_factors=100 * result.plddt)
+    ours = [line for line in to_pdb(result).splitlines() if line.startswith(("ATOM", "TER"))]
+    theirs = [line for line in openfold_to_pdb(prot).splitlines() if line.startswith(("ATOM", "TER"))]
+    assert ours == theirs
