@@ -105,12 +105,21 @@ def train(args) -> dict:
     train_seqs, val_seqs, data_info = load_sequences(args)
     log.info("data: %s", data_info)
     model, alphabet = build_model(args.layers, args.embed_dim, args.heads)
+    history: list[dict] = []
+    if args.resume:
+        previous = torch.load(args.resume, map_location="cpu", weights_only=False)
+        model.load_state_dict(previous["model"])
+        history = list(previous.get("training", {}).get("history", []))
+        log.info("resumed from %s after %d logged checkpoints", args.resume, len(history))
     mlm = MlmConfig(crop=args.crop, batch_size=args.batch_size)
-    batches = MlmBatches(train_seqs, alphabet, mlm, seed=args.seed)
+    # The split uses --seed; a resumed run draws new batches so it does not replay the first ones.
+    batches = MlmBatches(train_seqs, alphabet, mlm, seed=args.seed + 1000 * bool(args.resume))
     val_batches = [MlmBatches(val_seqs, alphabet, mlm, seed=1).batch() for _ in range(args.val_batches)]
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
     budget, start, last_save = args.minutes * 60.0, time.time(), time.time()
-    history: list[dict] = [{"step": 0, "val_ppl": validation_perplexity(model, val_batches), "minutes": 0.0}]
+    offset = history[-1]["step"] if history else 0
+    history.append({"step": offset, "val_ppl": validation_perplexity(model, val_batches), "minutes": 0.0,
+                    "resumed": bool(args.resume)})
     step, running = 0, 0.0
     while time.time() - start < budget and (args.max_steps is None or step < args.max_steps):
         for group in opt.param_groups:
@@ -128,12 +137,12 @@ def train(args) -> dict:
             log.info("step %d  loss %.3f  lr %.2e  %.1f min", step, running, opt.param_groups[0]["lr"],
                      (time.time() - start) / 60)
         if time.time() - last_save > args.save_every_minutes * 60:
-            history.append({"step": step, "train_loss": running, "minutes": (time.time() - start) / 60,
+            history.append({"step": offset + step, "train_loss": running, "minutes": (time.time() - start) / 60,
                             "val_ppl": validation_perplexity(model, val_batches)})
             log.info("checkpoint: %s", history[-1])
             save_checkpoint(out, model, args, history)
             last_save = time.time()
-    history.append({"step": step, "train_loss": running, "minutes": (time.time() - start) / 60,
+    history.append({"step": offset + step, "train_loss": running, "minutes": (time.time() - start) / 60,
                     "val_ppl": validation_perplexity(model, val_batches)})
     save_checkpoint(out, model, args, history)
     summary = {"data": data_info, "final": history[-1], "parameters": sum(p.numel() for p in model.parameters())}
@@ -163,6 +172,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--save-every-minutes", type=float, default=5.0)
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", help="start from this checkpoint's weights (fresh optimizer and schedule)")
     return p.parse_args(argv)
 
 
