@@ -52,6 +52,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--verify-size", type=int, default=16, help="held-out sequences to verify on (default 16)")
     p.add_argument("--max-verify-residues", type=int, default=400,
                    help="crop verification sequences to this many residues (default 400)")
+    p.add_argument("--observer", choices=("minmax", "percentile", "ptq4protein"), default=None,
+                   help="activation range observer for int8/pwlq8 (default: minmax; ptq4protein = "
+                        "PTQ4Protein's per-sample top-k clipping)")
     p.add_argument("--contacts", action="store_true",
                    help="also write contacts.onnx (adds the contact-map output; about doubles the pack)")
     p.add_argument("--name", help="model name in the manifest (default: from the checkpoint)")
@@ -113,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         loaded.weights.name = args.name
     bar = Bar()
     options = ExportOptions(contacts=args.contacts, calibration_size=args.calibration_size,
-                            verify_sequences=heldout, threads=args.threads,
+                            verify_sequences=heldout, threads=args.threads, observer=args.observer,
                             calibration_source=str(args.calibration), license=args.license,
                             credits=args.credits)
     exporter = Exporter(loaded, calibration, options, progress=bar)

@@ -26,6 +26,7 @@ class ExportOptions:
     verify_sequences: Sequence[str] = ()  # held-out sequences for the accuracy check
     max_residues: int = 1022
     threads: int | None = None
+    observer: str | None = None         # override the schemes' range observer (see quantize.OBSERVERS)
     calibration_source: str = "exporter.testing"
     license: str = ""
     credits: str = ""
@@ -71,7 +72,7 @@ class Exporter:
         models: dict[str, onnx.ModelProto] = {}
         report: dict = {}
         for name, model in self.float_models.items():
-            models[name], report = quantize(model, scheme, self.calibrator)
+            models[name], report = quantize(model, scheme, self.calibrator, self.options.observer)
         accuracy = verify(session(models["model.onnx"], self.options.threads), self.verify_sequences,
                           self.references, self.progress) if self.verify_sequences else {}
         manifest = self._manifest(scheme, report, accuracy, models)

@@ -67,14 +67,28 @@ class Calibrator:
                 "length_quartiles": [int(q) for q in np.percentile(lengths, [25, 50, 75])]}
 
 
-def quantize(model: onnx.ModelProto, scheme: str, calibrator: Calibrator) -> tuple[onnx.ModelProto, dict]:
-    """Apply `scheme` to a float model; returns the model and the per-site report for the manifest."""
+OBSERVERS = ("minmax", "percentile", "ptq4protein")
+
+
+def quantize(model: onnx.ModelProto, scheme: str, calibrator: Calibrator,
+             observer: str | None = None) -> tuple[onnx.ModelProto, dict]:
+    """Apply `scheme` to a float model; returns the model and the per-site report for the manifest.
+
+    `observer` overrides the scheme's range observer ("minmax", "percentile" or PTQ4Protein's
+    top-k clipping "ptq4protein"); None keeps quant's default for the scheme.
+    """
     if scheme == "fp32":
         return model, {"scheme": "fp32", "sites": {}}
     from quant.schemes import SCHEMES as QUANT_SCHEMES
     from quant.schemes import apply_scheme, calibration_sites
 
     config = QUANT_SCHEMES[scheme]
+    if observer is not None:
+        from dataclasses import replace
+
+        from quant.observers import ObserverConfig
+
+        config = replace(config, observer=ObserverConfig(observer))
     sites = calibration_sites(model, config)
     stats = calibrator.stats(model, sites, config.observer) if sites else {}
     return apply_scheme(model, config, stats)

@@ -59,3 +59,10 @@ def test_calibration_is_computed_once_for_all_schemes(tiny, monkeypatch):
     for scheme in ("int8", "pwlq8"):
         q.quantize(ex.float_models["model.onnx"], scheme, ex.calibrator)
     assert len(calls) == 1 and calls[0] > 0
+
+
+def test_observer_override_reaches_the_manifest(tiny, tmp_path):
+    options = ExportOptions(verify_sequences=TINY_CALIBRATION[:2], observer="ptq4protein")
+    result = Exporter(tiny, TINY_CALIBRATION, options).export("pwlq8", tmp_path / "p")
+    manifest = json.loads((result.path / "manifest.json").read_text())
+    assert manifest["scheme_config"]["config"]["observer"]["kind"] == "ptq4protein"
