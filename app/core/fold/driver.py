@@ -11,6 +11,8 @@ Mirrors `EsmForProteinFolding.forward` / `EsmFoldingTrunk.forward` (transformers
     plddt, ptm_logits, distogram = heads(s_z, states)
 
 `num_recycles=None` runs `max_recycles` passes and `num_recycles=n` runs n + 1, as transformers does.
+Before anything runs, the memory estimate (memory.py) is checked against `memory_limit` (default:
+the memory available now) and a FoldMemoryError stating the limit is raised if it does not fit.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import numpy as np
 
 from .atoms import atom14_to_atom37
 from .confidence import predicted_aligned_error, ptm
+from .memory import check_memory
 from .parts import FoldingParts
 from .residues import encode
 
@@ -57,10 +60,13 @@ def passes_for(num_recycles: int | None, max_recycles: int) -> int:
 
 
 def fold(parts: FoldingParts, sequence: str, num_recycles: int | None = None,
-         progress: Progress | None = None, cancel=None, record: str = "<sequence>") -> FoldResult:
-    """Fold `sequence` (one chain, no padding)."""
+         progress: Progress | None = None, cancel=None, record: str = "<sequence>",
+         memory_limit: int | None = None) -> FoldResult:
+    """Fold `sequence` (one chain, no padding); `memory_limit` in bytes, None = available memory."""
     aa = encode(sequence, record)
     length = len(aa)
+    if "c_z" in parts.architecture:
+        check_memory(parts.architecture, length, parts.weight_bytes, memory_limit)
     aatype, mask = aa[None], np.ones((1, length), dtype=np.float32)
     residx = np.arange(length, dtype=np.int64)[None]
     passes = passes_for(num_recycles, int(parts.architecture.get("max_recycles", DEFAULT_MAX_RECYCLES)))

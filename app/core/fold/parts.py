@@ -23,6 +23,7 @@ class FoldingParts:
     sessions: dict[str, ort.InferenceSession]
     architecture: dict
     source: str = ""
+    weight_bytes: int = 0  # bytes of the part files (weights dominate), for the memory estimate
 
     def run(self, part: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         sess = self.sessions[part]
@@ -61,4 +62,5 @@ def open_parts(pack_dir: str | Path, threads: int | None = None) -> FoldingParts
     opts = session_options(threads)
     sessions = {p: ort.InferenceSession(str(pack_dir / files[p]), opts, providers=["CPUExecutionProvider"])
                 for p in PART_NAMES}
-    return FoldingParts(sessions, manifest.get("architecture", {}), str(pack_dir))
+    size = sum(p.stat().st_size for f in files.values() for p in pack_dir.glob(f"{f}*") if p.is_file())
+    return FoldingParts(sessions, manifest.get("architecture", {}), str(pack_dir), size)
