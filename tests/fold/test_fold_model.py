@@ -35,3 +35,23 @@ def test_no_weight_is_left_at_a_constant_init(tiny_model) -> None:
 def test_seeds_give_different_models() -> None:
     a, b = tiny_esmfold(seed=1), tiny_esmfold(seed=2)
     assert not torch.equal(a.trunk.blocks[0].tri_mul_out.linear_z.weight, b.trunk.blocks[0].tri_mul_out.linear_z.weight)
+
+
+def test_load_esmfold_round_trips_a_saved_model(tiny_model, tmp_path) -> None:
+    from exporter.esmfold.model import load_esmfold
+
+    tiny_model.save_pretrained(tmp_path / "esmfold")
+    loaded = load_esmfold(tmp_path / "esmfold")
+    with torch.no_grad():
+        a, b = tiny_model.infer("MKTAYIAK"), loaded.infer("MKTAYIAK")
+    torch.testing.assert_close(a.positions, b.positions)
+
+
+def test_load_esmfold_names_a_directory_without_config(tmp_path) -> None:
+    import pytest
+
+    from exporter.esmfold.model import load_esmfold
+    from exporter.weights import CheckpointError
+
+    with pytest.raises(CheckpointError, match=str(tmp_path)):
+        load_esmfold(tmp_path)

@@ -64,17 +64,24 @@ def fold(parts: FoldingParts, sequence: str, num_recycles: int | None = None,
          memory_limit: int | None = None) -> FoldResult:
     """Fold `sequence` (one chain, no padding); `memory_limit` in bytes, None = available memory."""
     aa = encode(sequence, record)
-    length = len(aa)
     if "c_z" in parts.architecture:
-        check_memory(parts.architecture, length, parts.weight_bytes, memory_limit)
-    aatype, mask = aa[None], np.ones((1, length), dtype=np.float32)
-    residx = np.arange(length, dtype=np.int64)[None]
+        check_memory(parts.architecture, len(aa), parts.weight_bytes, memory_limit)
     passes = passes_for(num_recycles, int(parts.architecture.get("max_recycles", DEFAULT_MAX_RECYCLES)))
-    c_s, c_z = parts.dim("trunk", "s_s_0"), parts.dim("trunk", "recycle_z")
-    s_s_0 = parts.run("lm", {"aatype": aatype})["s_s_0"]
-    recycle_s = np.zeros((1, length, c_s), dtype=np.float32)
-    recycle_z = np.zeros((1, length, length, c_z), dtype=np.float32)
-    backbone = np.zeros((1, length, 3, 3), dtype=np.float32)
+    s_z, sm = _recycle(parts, aa, passes, progress, cancel)
+    heads = parts.run("heads", {"s_z": s_z, "states": sm["states"]})
+    if progress:
+        progress(passes + 1, passes + 1, "confidence")
+    return _result(sequence, aa, sm["positions"][0], heads, passes)
+
+
+def _recycle(parts: FoldingParts, aa: np.ndarray, passes: int, progress, cancel) -> tuple[np.ndarray, dict]:
+    """lm once, then `passes` x (trunk, structure); returns the last s_z and structure outputs."""
+    n = len(aa)
+    aatype, mask, residx = aa[None], np.ones((1, n), np.float32), np.arange(n, dtype=np.int64)[None]
+    s_s_0 = parts.run("lm", {"aatype": aatype})["s_s_0"]  # (1, L, c_s)
+    recycle_s = np.zeros_like(s_s_0)
+    recycle_z = np.zeros((1, n, n, parts.dim("trunk", "recycle_z")), np.float32)
+    backbone = np.zeros((1, n, 3, 3), np.float32)  # N, CA, C of the previous pass
     for i in range(passes):
         if cancel is not None:
             cancel.check()
@@ -84,10 +91,7 @@ def fold(parts: FoldingParts, sequence: str, num_recycles: int | None = None,
         recycle_s, recycle_z, backbone = trunk["s_s"], trunk["s_z"], sm["positions"][:, :, :3]
         if progress:
             progress(i + 1, passes + 1, f"recycle {i + 1}/{passes}")
-    heads = parts.run("heads", {"s_z": recycle_z, "states": sm["states"]})
-    if progress:
-        progress(passes + 1, passes + 1, "confidence")
-    return _result(sequence, aa, sm["positions"][0], heads, passes)
+    return recycle_z, sm
 
 
 def _result(sequence: str, aa: np.ndarray, positions14: np.ndarray, heads: dict, passes: int) -> FoldResult:
