@@ -52,6 +52,14 @@ def memory_kb() -> dict:
     return out
 
 
+def load_average() -> float:
+    """1-minute load average (other jobs on a shared machine distort timings; recorded with them)."""
+    try:
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    except OSError:
+        return float("nan")
+
+
 def median(values: Sequence[float]) -> float:
     return float(statistics.median(values)) if values else float("nan")
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import HELDOUT, REPO, cpu_info, cpu_line, md_table, median, utc_now, write_json
+from .common import load_average, HELDOUT, REPO, cpu_info, cpu_line, md_table, median, utc_now, write_json
 from .speed import SCHEMES, build_packs
 
 log = logging.getLogger("bench.latency")
@@ -41,6 +41,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--calibration", type=Path, default=REPO / "assets" / "calibration" / "swissprot_calibration_256.fasta")
     p.add_argument("--calibration-size", type=int, default=8)
     p.add_argument("--calibration-max-residues", type=int, default=512)
+    p.add_argument("--pwlq-split", choices=("default", "never", "auto", "always"), default="always",
+                   help="Linear split policy of pwlq8 packs (see bench.speed)")
     p.add_argument("--json", type=Path)
     p.add_argument("--md", type=Path)
     return p.parse_args(argv)
@@ -114,7 +116,8 @@ def report(res: dict, meta: dict) -> str:
         rows.append([s, w, "yes" if w < 2 else "NO", m, "yes" if m < 60 else "NO"])
     return "\n".join([
         f"{meta['arch']} (random weights), {meta['length']}-residue protein ({meta['protein']}), {meta['threads']} "
-        f"threads, masked batch {meta['batch']}; CPU: {cpu_line(meta['cpu'])}; {meta['date']}", "",
+        f"threads, masked batch {meta['batch']}; CPU: {cpu_line(meta['cpu'])}; {meta['date']}; 1-min load average "
+        f"{meta['load_average_start']:.2f} at start, {meta['load_average_end']:.2f} at end", "",
         md_table(["scheme", "wt-marginal s (median)", "< 2 s", f"masked-marginal s ({note})", "< 60 s"], rows, 2)])
 
 
@@ -127,7 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"arch": args.arch, "length": len(seq), "protein": name, "threads": args.threads, "batch": args.batch,
             "masked_positions": args.masked_positions, "cpu": cpu_info(), "date": utc_now(),
             "command": "python -m bench.latency " + " ".join(argv)}
-    res = measure(build_packs(args.arch, schemes, args), seq, args)
+    packs = build_packs(args.arch, schemes, args)
+    meta["load_average_start"] = load_average()
+    res = measure(packs, seq, args)
+    meta["load_average_end"] = load_average()
     text = report(res, meta)
     print(text)
     write_json(args.json, {"meta": meta, "results": res})

@@ -89,13 +89,37 @@ def large_model_calibration() -> Iterator[None]:
         q.ort_runner = original
 
 
+@contextlib.contextmanager
+def pwlq_split(policy: str | None) -> Iterator[None]:
+    """Temporarily export "pwlq8" with another Linear split policy ("never", "auto", "always").
+
+    Random-init weights give near-Gaussian activations, so the default "auto" policy splits no
+    Linear there, while a trained ESM-2 gets every Linear split (38 of 38 on the real 8M model):
+    a speed bench on random weights must force the split to time what a real pack runs.
+    """
+    if policy is None:
+        yield
+        return
+    import dataclasses
+
+    from quant.schemes import SCHEMES
+
+    original = SCHEMES["pwlq8"]
+    SCHEMES["pwlq8"] = dataclasses.replace(original, split=policy)
+    try:
+        yield
+    finally:
+        SCHEMES["pwlq8"] = original
+
+
 def build_packs(loaded, model_id: str, schemes: Sequence[str], out_dir: Path, calibration: Sequence[str],
                 calibration_size: int = 8, contacts: bool = False, max_residues: int = 1022,
                 verify_sequences: Sequence[str] = (), threads: int | None = None,
-                progress=None) -> list[BuiltPack]:
+                progress=None, split_policy: str | None = None) -> list[BuiltPack]:
     """Export `loaded` once per scheme into out_dir/<scheme>, reusing packs built with the same inputs."""
     from exporter.pipeline import ExportOptions, Exporter
 
+    model_id = f"{model_id}|pwlq-split={split_policy or 'default'}"
     key = pack_key(model_id, calibration, calibration_size, contacts, max_residues)
     todo = [s for s in schemes if not cached_pack(out_dir / s, key)]
     built = {s: describe(s, out_dir / s, True) for s in schemes if s not in todo}
@@ -105,7 +129,7 @@ def build_packs(loaded, model_id: str, schemes: Sequence[str], out_dir: Path, ca
                                 threads=threads, calibration_source="bench",
                                 extra_manifest={"bench_key": key, "bench_model_id": model_id})
         exporter = Exporter(loaded, calibration, options, progress=progress)
-        with large_model_calibration():
+        with large_model_calibration(), pwlq_split(split_policy):
             for scheme in todo:
                 log.info("exporting %s/%s", model_id, scheme)
                 exporter.export(scheme, out_dir / scheme)
@@ -129,12 +153,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calibration", type=Path, default=None)
     p.add_argument("--calibration-size", type=int, default=8)
     p.add_argument("--max-residues", type=int, default=512)
+    p.add_argument("--pwlq-split", choices=("default", "never", "auto", "always"), default="always",
+                   help="Linear split policy of pwlq8 (default: always, what trained weights get)")
     args = p.parse_args(argv)
+    split = None if args.pwlq_split == "default" else args.pwlq_split
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     schemes = [s for s in args.schemes.split(",") if s]
     calibration = calibration_sequences(args.calibration, args.calibration_size, args.seed)
     model_id = f"{args.arch}/seed{args.seed}"
-    key = pack_key(model_id, calibration, args.calibration_size, False, args.max_residues)
+    key = pack_key(f"{model_id}|pwlq-split={split or 'default'}", calibration, args.calibration_size, False,
+                   args.max_residues)
     out = args.work / args.arch
     if all(cached_pack(out / s, key) for s in schemes):
         loaded = None
@@ -145,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         # dropping it returns the torch model's memory before the export's own copies.
         loaded = LoadedModel(random_loaded(args.arch, args.seed).weights, _no_reference)
     packs = build_packs(loaded, model_id, schemes, out, calibration, args.calibration_size,
-                        max_residues=args.max_residues)
+                        max_residues=args.max_residues, split_policy=split)
     for b in packs:
         print(json.dumps({"scheme": b.scheme, "path": str(b.path), "onnx_bytes": b.onnx_bytes,
                           "total_bytes": b.total_bytes, "counts": b.counts, "cached": b.cached}))

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from .archs import ARCHS
-from .common import CALIBRATION, REPO, cpu_info, cpu_line, md_table, median, utc_now, write_json
+from .common import load_average, CALIBRATION, REPO, cpu_info, cpu_line, md_table, median, utc_now, write_json
 from .workers import Worker, pack_worker, torch_worker
 
 log = logging.getLogger("bench.speed")
@@ -45,6 +45,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--calibration-size", type=int, default=8)
     p.add_argument("--calibration-max-residues", type=int, default=512,
                    help="crop calibration sequences (only ranges for the speed packs)")
+    p.add_argument("--pwlq-split", choices=("default", "never", "auto", "always"), default="always",
+                   help="Linear split policy of the pwlq8 packs. Default 'always': random weights make the "
+                        "scheme's 'auto' policy split nothing, trained weights get every Linear split")
     p.add_argument("--json", type=Path, help="write raw numbers here")
     p.add_argument("--md", type=Path, help="also write the markdown tables here")
     return p.parse_args(argv)
@@ -54,7 +57,8 @@ def build_packs(arch: str, schemes: list[str], args) -> dict[str, dict]:
     """Export (or reuse) the packs of `arch` in a subprocess; {scheme: pack info}."""
     cmd = [sys.executable, "-m", "bench.packs", "--arch", arch, "--seed", str(args.seed),
            "--schemes", ",".join(schemes), "--work", str(args.work), "--calibration", str(args.calibration),
-           "--calibration-size", str(args.calibration_size), "--max-residues", str(args.calibration_max_residues)]
+           "--calibration-size", str(args.calibration_size), "--max-residues", str(args.calibration_max_residues),
+           "--pwlq-split", args.pwlq_split]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")])))
     out = subprocess.run(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True, check=True).stdout
     packs = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
@@ -155,7 +159,8 @@ def targets(results: list[dict]) -> list[list]:
 def report(results: list[dict], lengths: list[int], meta: dict) -> str:
     parts = [f"CPU: {cpu_line(meta['cpu'])}", "",
              f"{meta['threads']} threads, batch {meta['batch']}, median of {meta['repeats']} interleaved repetitions; "
-             f"onnxruntime {meta['onnxruntime']}, torch {meta['torch']}; {meta['date']}", ""]
+             f"onnxruntime {meta['onnxruntime']}, torch {meta['torch']}; {meta['date']}; 1-min load average "
+             f"{meta['load_average_start']:.2f} at start, {meta['load_average_end']:.2f} at end", ""]
     parts += [md_table(["model", "L", "variant", "median ms", "x vs torch fp32", "x vs ort fp32"],
                        [r for res in results for r in speed_rows(res, lengths)], 2), ""]
     parts += [md_table(["model", "variant", "ONNX MB", "size / fp32", "peak RSS MB", "load s", "PWLQ-split Linears"],
@@ -189,7 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"cpu": cpu_info(), "threads": args.threads, "batch": args.batch, "repeats": args.repeats,
             "warmup": args.warmup, "date": utc_now(), "command": "python -m bench.speed " + " ".join(
                 sys.argv[1:] if argv is None else argv), **versions()}
+    meta["load_average_start"] = load_average()
     results = [measure(m, schemes, lengths, args) for m in models]
+    meta["load_average_end"] = load_average()
     text = report(results, lengths, meta)
     print(text)
     write_json(args.json, {"meta": meta, "results": results, "targets": targets(results)})
