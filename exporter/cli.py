@@ -17,6 +17,13 @@ MODEL is one of:
   a local fair-esm .pt   e.g. ~/.cache/torch/hub/checkpoints/esm2_t6_8M_UR50D.pt, or a
                          checkpoint written by `python -m exporter.train`
   a HuggingFace dir      config.json + model.safetensors of an EsmForMaskedLM
+  an ESMFold checkpoint  a HuggingFace EsmForProteinFolding dir (config.json with
+                         is_folding_model), fair-esm's esmfold_3B_v1.pt (ESM-2 3B from
+                         --esm-weights, beside it, or torch hub's cache), or esmfold_v1
+                         (downloaded: HuggingFace facebook/esmfold_v1, else fair-esm's URL).
+                         Writes folding packs (lm/trunk/structure/heads ONNX parts), verified by
+                         folding held-out sequences (CA RMSD, max deviation, TM-score, pLDDT/pTM
+                         deltas vs the torch fp32 model).
 
 Schemes:
   fp32          the float graph (reference; largest, slowest)
@@ -32,6 +39,7 @@ stored in each pack's manifest.json.
 
 Other commands:
   python -m exporter.train --help     train a small ESM-2 on a FASTA file
+  python -m exporter evaluate-fold -h  TM-score of each folding scheme vs experiment and fp32
 """
 
 
@@ -45,18 +53,25 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--calibration", type=Path, default=DEFAULT_CALIBRATION,
                    help="FASTA of calibration sequences (default: the length-stratified SwissProt set "
                         "shipped in assets/calibration)")
-    p.add_argument("--calibration-size", type=int, default=64,
-                   help="how many calibration sequences to use, spread uniformly over lengths (default 64)")
+    p.add_argument("--calibration-size", type=int, default=None,
+                   help="how many calibration sequences to use, spread uniformly over lengths "
+                        "(default 64; ESMFold 16)")
     p.add_argument("--verify", type=Path, default=DEFAULT_HELDOUT,
                    help="FASTA of held-out sequences for the accuracy check (default: assets/calibration)")
-    p.add_argument("--verify-size", type=int, default=16, help="held-out sequences to verify on (default 16)")
-    p.add_argument("--max-verify-residues", type=int, default=400,
-                   help="crop verification sequences to this many residues (default 400)")
+    p.add_argument("--verify-size", type=int, default=None,
+                   help="held-out sequences to verify on (default 16; ESMFold 4)")
+    p.add_argument("--max-verify-residues", type=int, default=None,
+                   help="crop verification sequences to this many residues (default 400; ESMFold 256, "
+                        "calibration sequences too)")
     p.add_argument("--observer", choices=("minmax", "percentile", "ptq4protein"), default=None,
                    help="activation range observer for int8/pwlq8 (default: minmax; ptq4protein = "
                         "PTQ4Protein's per-sample top-k clipping)")
     p.add_argument("--contacts", action="store_true",
                    help="also write contacts.onnx (adds the contact-map output; about doubles the pack)")
+    p.add_argument("--recycles", type=int, default=None,
+                   help="ESMFold: recycles when calibrating and verifying (default: the model's max_recycles)")
+    p.add_argument("--esm-weights", type=Path, default=None,
+                   help="ESMFold from fair-esm's .pt: the ESM-2 checkpoint it needs (esm2_t36_3B_UR50D.pt)")
     p.add_argument("--name", help="model name in the manifest (default: from the checkpoint)")
     p.add_argument("--threads", type=int, default=None, help="onnxruntime threads for verification")
     p.add_argument("--license", default="", help="license text or SPDX id stored in the manifest")
@@ -99,8 +114,20 @@ def format_table(results) -> str:
     return "\n".join(rows)
 
 
+ESM2_DEFAULTS = {"calibration_size": 64, "verify_size": 16, "max_verify_residues": 400}
+
+
 def run(args: argparse.Namespace) -> int:
+    from .esmfold.loaders import is_folding_checkpoint
     from .loaders import load
+
+    if is_folding_checkpoint(args.model):
+        from .esmfold.cli import run_folding
+
+        return run_folding(args, progress=Bar())
+    for key, value in ESM2_DEFAULTS.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     from .pipeline import ExportOptions, Exporter
     from .quantize import SCHEMES
 
@@ -135,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "train":
         from .train import main as train_main
         return train_main(argv[1:])
+    if argv and argv[0] == "evaluate-fold":
+        from .esmfold.evaluate import main as evaluate_main
+        return evaluate_main(argv[1:])
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     try:

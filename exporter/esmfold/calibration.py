@@ -1,0 +1,95 @@
+"""Calibration feeds for the four folding parts, recorded while the float parts fold real sequences.
+
+Each part is calibrated on the inputs it actually sees: `lm` on aatype, `trunk` and `structure`
+on every recycling pass's inputs, `heads` on the last pass. Sequences are picked uniformly over
+lengths (PTQ4Protein: calibration must cover lengths evenly; `exporter.sequences.stratified`).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable, Sequence
+
+import numpy as np
+import onnx
+
+from ..quantize import ort_runner
+from ..sequences import stratified
+
+log = logging.getLogger(__name__)
+Progress = Callable[[int, int, str], None]
+
+
+class RecordingParts:
+    """Wraps app.core.fold's FoldingParts and keeps a copy of every feed, per part."""
+
+    def __init__(self, parts) -> None:
+        self.parts = parts
+        self.architecture, self.weight_bytes = parts.architecture, parts.weight_bytes
+        self.feeds: dict[str, list[dict[str, np.ndarray]]] = {}
+
+    def run(self, part: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self.feeds.setdefault(part, []).append({k: np.array(v) for k, v in feeds.items()})
+        return self.parts.run(part, feeds)
+
+    def dim(self, part: str, tensor: str) -> int:
+        return self.parts.dim(part, tensor)
+
+
+class PartCalibrator:
+    """Calibration statistics of one part's tensors over recorded feeds (quant.calibrate), cached.
+
+    Same `stats(model, names, observer)` interface as exporter.quantize.Calibrator, so
+    `exporter.quantize.quantize` works on a part unchanged.
+    """
+
+    def __init__(self, part: str, feeds: list[dict[str, np.ndarray]]) -> None:
+        self.part, self.feeds = part, feeds
+        self._stats: dict[tuple[str, str], object] = {}
+
+    def stats(self, model: onnx.ModelProto, names: list[str], observer) -> dict:
+        key = repr(observer)
+        missing = [n for n in names if (key, n) not in self._stats]
+        if missing:
+            from quant.calibrate import calibrate
+
+            log.info("calibrating %d tensors of %s on %d feeds", len(missing), self.part, len(self.feeds))
+            new = calibrate(model, missing, iter(self.feeds), ort_runner, observer)
+            self._stats.update({(key, n): s for n, s in new.items()})
+        return {n: self._stats[(key, n)] for n in names}
+
+
+class FoldCalibration:
+    """Length-uniform calibration sequences folded once by the float parts; one PartCalibrator per part."""
+
+    def __init__(self, float_models: dict[str, onnx.ModelProto], architecture: dict, sequences: Sequence[str],
+                 size: int, max_residues: int, num_recycles: int | None = None,
+                 progress: Progress | None = None) -> None:
+        self.sequences = stratified(list(sequences), size, max_residues)
+        self.float_models, self.architecture = float_models, architecture
+        self.num_recycles, self.progress = num_recycles, progress
+        self._calibrators: dict[str, PartCalibrator] | None = None
+
+    def part(self, name: str) -> PartCalibrator:
+        if self._calibrators is None:
+            self._calibrators = self._record()
+        return self._calibrators[name]
+
+    def _record(self) -> dict[str, PartCalibrator]:
+        from app.core.fold.driver import fold
+
+        from .parts_runtime import in_memory_parts
+
+        rec = RecordingParts(in_memory_parts(self.float_models, self.architecture))
+        for i, seq in enumerate(self.sequences):
+            fold(rec, seq, num_recycles=self.num_recycles, record=f"calibration {i}", memory_limit=1 << 62)
+            if self.progress:
+                self.progress(i + 1, len(self.sequences), "folding calibration sequences")
+        return {p: PartCalibrator(p, f) for p, f in rec.feeds.items()}
+
+    def summary(self, source: str) -> dict:
+        import hashlib
+
+        lengths = [len(s) for s in self.sequences]
+        return {"source": source, "n_sequences": len(self.sequences), "num_recycles": self.num_recycles,
+                "sha256": hashlib.sha256("\n".join(self.sequences).encode()).hexdigest(),
+                "length_min": min(lengths), "length_max": max(lengths), "length_median": int(np.median(lengths))}

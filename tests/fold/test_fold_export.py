@@ -1,0 +1,56 @@
+"""`python -m exporter ESMFOLD_DIR`: one verified folding pack per scheme, a printed table, results in the manifest."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from exporter.cli import main
+from exporter.pack import sha256_file
+
+SEQS = ["MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ", "GSHMLEDPVDAFQEMLQ", "MADEEKLPPGWEKRMSRSSGRVYYFNHITNASQWERPSG"]
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_model, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("fold_export")
+    tiny_model.save_pretrained(tmp / "tiny_esmfold")
+    fasta = tmp / "seqs.fasta"
+    fasta.write_text("".join(f">s{i}\n{s}\n" for i, s in enumerate(SEQS)))
+    args = [str(tmp / "tiny_esmfold"), "--schemes", "fp32,int8", "--out", str(tmp / "packs"), "--calibration",
+            str(fasta), "--verify", str(fasta), "--calibration-size", "2", "--verify-size", "2", "--recycles", "1"]
+    return tmp / "packs", args
+
+
+def test_folding_export_prints_the_table_and_verifies_fp32_exactly(exported, capsys) -> None:
+    packs, args = exported
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "CA RMSD A" in out and "TM vs fp32" in out and "int8" in out
+    fp32 = json.loads((packs / "fp32" / "manifest.json").read_text())
+    acc = fp32["accuracy"]
+    assert fp32["task"] == "folding" and acc["n_sequences"] == 2 and acc["num_recycles"] == 1
+    assert acc["ca_rmsd"] < 1e-3 and acc["max_atom_deviation_max"] < 1e-2 and acc["tm_score"] > 0.999
+    assert acc["plddt_delta"] < 1e-2 and acc["ptm_delta"] < 1e-4
+    assert fp32["calibration"] is None
+
+
+def test_int8_pack_is_quantized_hash_listed_and_measured(exported) -> None:
+    packs, _ = exported
+    manifest = json.loads((packs / "int8" / "manifest.json").read_text())
+    for name, meta in manifest["files"].items():
+        assert sha256_file(packs / "int8" / name) == meta["sha256"]
+    parts = manifest["scheme_config"]["parts"]
+    assert parts["trunk"]["counts"]["linear/uniform/qdq"] > 0 and parts["heads"]["counts"] == {}
+    assert parts["structure"]["normalized"]["identity"] > 0
+    assert manifest["calibration"]["n_sequences"] == 2
+    acc = manifest["accuracy"]
+    assert acc["ca_rmsd"] > 1e-4  # quantization does move atoms ...
+    assert 0.0 < acc["tm_score"] <= 1.0 and acc["plddt_delta"] > 0  # ... and the deltas are recorded
+
+
+def test_unknown_folding_scheme_names_it(tiny_model, tmp_path, capsys) -> None:
+    tiny_model.save_pretrained(tmp_path / "m")
+    assert main([str(tmp_path / "m"), "--schemes", "int4", "--out", str(tmp_path / "packs")]) == 2
+    assert "int4" in capsys.readouterr().err
+    assert not (tmp_path / "packs").exists()
