@@ -1,4 +1,4 @@
-"""Headless command line: `python -m app score ...` and `python -m app embed ...`."""
+"""Headless command line: `python -m app score ...`, `python -m app embed ...`, `python -m app fold ...`."""
 from __future__ import annotations
 
 import argparse
@@ -115,10 +115,56 @@ def cmd_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fold(args: argparse.Namespace) -> int:
+    """Fold every record with a folding pack; OUT/<id>.pdb, .cif, .json per record, each written atomically."""
+    from .core.fold.driver import fold
+    from .core.fold.memory import check_memory
+    from .core.fold.outputs import write_fold_outputs
+    from .core.fold.parts import open_parts
+    from .core.fold.residues import encode
+
+    if args.recycles is not None and args.recycles < 0:
+        raise CliError("--recycles must be >= 0")
+    if not args.model:
+        raise CliError("fold needs --model PACK, an ESMFold pack directory (python -m exporter ESMFOLD ...)")
+    records = _records(args.fasta)
+    pack = load_pack(Path(args.model).expanduser(), verify=True)
+    if pack.task != "folding":
+        raise CliError(f"{pack.path}: a {pack.task!r} pack; folding needs an ESMFold pack (task 'folding')")
+    parts = open_parts(pack.path, threads=args.threads)
+    for rec in records:  # refuse before any work: bad letters, or a length that does not fit in memory
+        encode(rec.sequence, rec.id)
+        try:
+            check_memory(parts.architecture, len(rec.sequence), parts.weight_bytes)
+        except MemoryError as e:
+            raise CliError(f"record {rec.id!r}: {e}") from None
+    progress = ProgressLine(interval=0.0)
+    stems: set[str] = set()
+    done = 0
+    try:
+        for n, rec in enumerate(records, 1):
+            stem, k = safe_stem(rec.id), 2
+            while stem in stems:
+                stem, k = f"{safe_stem(rec.id)}_{k}", k + 1
+            stems.add(stem)
+            progress.prefix = f"[{n}/{len(records)} {rec.id}, {len(rec)} aa] "
+            result = fold(parts, rec.sequence, num_recycles=args.recycles, progress=progress, record=rec.id)
+            write_fold_outputs(result, args.out, stem, rec.id)
+            done += 1
+            print(f"{rec.id}: mean pLDDT {result.residue_plddt.mean():.1f}, pTM {result.ptm:.3f} -> "
+                  f"{Path(args.out) / stem}.pdb/.cif/.json", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"error: interrupted; {done} of {len(records)} record(s) written to {args.out}, no partial file",
+              file=sys.stderr)
+        return 130
+    print(f"wrote structures of {len(records)} record(s) to {args.out}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m app", description="EdgeFold: ESM-2 on your CPU. "
                                 "Without a command, opens the desktop app.")
-    sub = p.add_subparsers(dest="command", metavar="{score,embed,gui}")
+    sub = p.add_subparsers(dest="command", metavar="{score,embed,fold,gui}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--model", metavar="PACK", help="model pack directory "
                         "(default: the embedded default pack)")
@@ -138,6 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", required=True, metavar="DIR")
     e.add_argument("--contacts", action="store_true", help="also write <id>.contacts.npy (L, L)")
     e.set_defaults(func=cmd_embed)
+    f = sub.add_parser("fold", parents=[common], help="predict structures with an ESMFold pack: "
+                       "OUT/<id>.pdb, .cif and .json (pLDDT, pTM, PAE) per record")
+    f.add_argument("--out", required=True, metavar="DIR")
+    f.add_argument("--recycles", type=int, default=None, metavar="N",
+                   help="recycling iterations (default: the pack's max_recycles, as ESMFold)")
+    f.set_defaults(func=cmd_fold)
     sub.add_parser("gui", help="open the desktop app (same as no command)")
     return p
 

@@ -15,6 +15,8 @@ PACK_FORMAT = "edgefold-pack"
 SUPPORTED_VERSIONS = (1,)
 MANIFEST = "manifest.json"
 _CHUNK = 1 << 20  # bytes read per hash update
+TASKS = ("masked-lm", "folding")
+FOLDING_PARTS = ("lm", "trunk", "structure", "heads")
 
 
 class PackError(Exception):
@@ -39,6 +41,16 @@ class Pack:
     @property
     def scheme(self) -> str:
         return str(self.manifest.get("scheme", "unknown"))
+
+    @property
+    def task(self) -> str:
+        """"masked-lm" (ESM-2) or "folding" (ESMFold: `onnx.parts`, opened by app.core.fold.parts)."""
+        return str(self.manifest.get("task", "masked-lm"))
+
+    @property
+    def parts(self) -> dict[str, Path]:
+        """{part: file} of a folding pack (lm, trunk, structure, heads); empty for other tasks."""
+        return {p: self.path / f for p, f in self.manifest["onnx"].get("parts", {}).items()}
 
     @property
     def model_path(self) -> Path:
@@ -83,6 +95,7 @@ class PackInfo:
     accuracy: dict
     source: str  # "embedded" or "user"
     error: Optional[str] = None
+    task: str = "masked-lm"  # or "folding"
 
     @property
     def ok(self) -> bool:
@@ -116,9 +129,15 @@ def read_manifest(path: Union[str, Path]) -> dict:
     if version not in SUPPORTED_VERSIONS:
         raise PackError(f"{mpath}: unsupported format_version {version!r} "
                         f"(this app reads {SUPPORTED_VERSIONS})", path)
-    for key in ("onnx", "alphabet", "files"):
+    task = manifest.get("task", "masked-lm")
+    if task not in TASKS:
+        raise PackError(f"{mpath}: unknown task {task!r} (this app reads {', '.join(TASKS)})", path)
+    for key in ("onnx", "files") + (("alphabet",) if task == "masked-lm" else ()):
         if not isinstance(manifest.get(key), dict):
             raise PackError(f"{mpath}: missing or invalid {key!r} section", path)
+    if task == "folding":
+        _check_parts(manifest, mpath, path)
+        return manifest
     if "model" not in manifest["onnx"]:
         raise PackError(f"{mpath}: 'onnx' section lacks 'model'", path)
     if manifest["onnx"]["model"] not in manifest["files"]:
@@ -128,6 +147,19 @@ def read_manifest(path: Union[str, Path]) -> dict:
     if extra is not None and extra not in manifest["files"]:
         raise PackError(f"{mpath}: contacts model {extra!r} is not listed in 'files'", path)
     return manifest
+
+
+def _check_parts(manifest: dict, mpath: Path, path: Path) -> None:
+    """A folding pack lists every part of FOLDING_PARTS under `onnx.parts`, each file in `files`."""
+    parts = manifest["onnx"].get("parts")
+    if not isinstance(parts, dict):
+        raise PackError(f"{mpath}: folding pack without an 'onnx.parts' section", path)
+    missing = [p for p in FOLDING_PARTS if p not in parts]
+    if missing:
+        raise PackError(f"{mpath}: 'onnx.parts' lacks {', '.join(missing)}", path)
+    unlisted = [f for f in parts.values() if f not in manifest["files"]]
+    if unlisted:
+        raise PackError(f"{mpath}: part file(s) {unlisted} not listed in 'files'", path)
 
 
 def _file_path(pack_dir: Path, name: str) -> Path:
@@ -163,7 +195,9 @@ def load_pack(path: Union[str, Path], verify: bool = True) -> Pack:
     if verify:
         verify_files(path, manifest["files"], hashes=True)
     else:
-        _file_path(path, manifest["onnx"]["model"])
+        for name in ([manifest["onnx"]["model"]] if "model" in manifest["onnx"] else
+                     list(manifest["onnx"]["parts"].values())):
+            _file_path(path, name)
     log.info("loaded pack %s (%s) from %s", manifest.get("name"), manifest.get("scheme"), path)
     return Pack(path=path, manifest=manifest)
 
@@ -190,7 +224,8 @@ def pack_info(path: Union[str, Path], source: str = "user", verify_hashes: bool 
         size += (path / MANIFEST).stat().st_size
         return PackInfo(path, str(manifest.get("name", path.name)),
                         str(manifest.get("scheme", "unknown")), size,
-                        dict(manifest.get("accuracy") or {}), source)
+                        dict(manifest.get("accuracy") or {}), source,
+                        task=str(manifest.get("task", "masked-lm")))
     except (PackError, OSError, ValueError, TypeError, AttributeError) as e:
         return PackInfo(path, path.name, "unknown", _du(path), {}, source, error=str(e))
 

@@ -53,4 +53,4 @@ def test_passes_follow_transformers_semantics() -> None:
 def test_progress_reports_each_pass(tiny_parts) -> None:
     seen = []
     fold(tiny_parts, "MKTAYIAK", num_recycles=1, progress=lambda i, n, msg: seen.append((i, n)))
-    assert seen == [(1, 3), (2, 3), (3, 3)]
+    assert seen == [(0, 3), (1, 3), (2, 3), (3, 3)]  # language model, 2 passes, confidence

@@ -77,6 +77,8 @@ def fold(parts: FoldingParts, sequence: str, num_recycles: int | None = None,
 def _recycle(parts: FoldingParts, aa: np.ndarray, passes: int, progress, cancel) -> tuple[np.ndarray, dict]:
     """lm once, then `passes` x (trunk, structure); returns the last s_z and structure outputs."""
     n = len(aa)
+    if progress:
+        progress(0, passes + 1, "language model")
     aatype, mask, residx = aa[None], np.ones((1, n), np.float32), np.arange(n, dtype=np.int64)[None]
     s_s_0 = parts.run("lm", {"aatype": aatype})["s_s_0"]  # (1, L, c_s)
     recycle_s = np.zeros_like(s_s_0)
