@@ -3,30 +3,27 @@ from __future__ import annotations
 
 import logging
 import sys
-from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QThreadPool, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
-from PySide6.QtWidgets import (QApplication, QComboBox, QFileDialog, QHBoxLayout, QLabel,
-                               QMainWindow, QMessageBox, QProgressBar, QPushButton, QSplitter,
-                               QVBoxLayout, QWidget)
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (QApplication, QComboBox, QDockWidget, QFileDialog, QHBoxLayout, QLabel,
+                               QMainWindow, QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget)
 
-from app.core.fasta import FastaError
-from app.ui import about, workers
-from app.ui.csv_export import export_csv
+from app.core.fasta import FastaError, Record
+from app.ui import about, window_state, workers
 from app.ui.errors import install_excepthooks, is_user_error, show_error, user_message
+from app.ui.fold_panel import FoldPanel
 from app.ui.model_picker import ModelPicker
 from app.ui.results_panel import ResultsPanel
 from app.ui.scoring_job import METHODS, RuntimeCache, ScoreResult, make_score_job
 from app.ui.sequence_editor import SequenceEditor
+from app.ui.structure_view import prepare_webengine
+from app.ui.window_files import WindowFilesMixin
 
 log = logging.getLogger(__name__)
 
-MAX_FILE_BYTES = 50 * 1024 * 1024
-FASTA_FILTER = "FASTA files (*.fasta *.fa *.faa *.fas *.txt);;All files (*)"
 
-
-class MainWindow(QMainWindow):
+class MainWindow(WindowFilesMixin, QMainWindow):
     """One window; long work runs in `self.pool`, never in the GUI thread."""
 
     def __init__(self, settings: QSettings | None = None) -> None:
@@ -63,11 +60,18 @@ class MainWindow(QMainWindow):
         self.progress.setFormat("%v / %m")
         self.progress.setVisible(False)
         self.results = ResultsPanel()
+        self.fold_panel = FoldPanel(self.settings, self._checked_record)
+        self.results.residueClicked.connect(self.fold_panel.highlight_residue)
+        self.fold_panel.statusMessage.connect(self.statusBar().showMessage)
         self.score_button.clicked.connect(self.score)
         self.cancel_button.clicked.connect(self.cancel)
         self.editor.validityChanged.connect(self._update_actions)
         self.picker.packChanged.connect(self._update_actions)
         self.picker.addFolderRequested.connect(self.add_pack_folder)
+
+        self.fold_dock = QDockWidget("Structure", self)
+        self.fold_dock.setObjectName("structureDock")  # saveState() keys docks by object name
+        self.fold_dock.setWidget(self.fold_panel)
 
     def _create_actions(self) -> None:
         def act(text: str, slot, shortcut=None, tip: str = "") -> QAction:
@@ -87,6 +91,8 @@ class MainWindow(QMainWindow):
         self.quit_act = act("&Quit", self.close, QKeySequence.Quit, "Quit EdgeFold")
         self.score_act = act("&Score", self.score, "Ctrl+Return", "Score all substitutions")
         self.cancel_act = act("&Cancel", self.cancel, "Esc", "Stop the running job")
+        self.fold_act = act("&Fold structure", self.fold, "Ctrl+Shift+F",
+                            "Predict the 3D structure of the current sequence (needs a folding pack)")
         self.zoom_in_act = act("Zoom &in", self.results.heatmap.zoom_in, QKeySequence.ZoomIn)
         self.zoom_out_act = act("Zoom &out", self.results.heatmap.zoom_out, QKeySequence.ZoomOut)
         self.zoom_fit_act = act("&Fit sequence", self.results.heatmap.zoom_to_fit, "Ctrl+0")
@@ -95,8 +101,9 @@ class MainWindow(QMainWindow):
     def _create_menus(self) -> None:
         menus = {
             "&File": [self.open_act, self.export_act, None, self.add_pack_act, None, self.quit_act],
-            "&Run": [self.score_act, self.cancel_act],
-            "&View": [self.zoom_in_act, self.zoom_out_act, self.zoom_fit_act],
+            "&Run": [self.score_act, self.cancel_act, None, self.fold_act],
+            "&View": [self.zoom_in_act, self.zoom_out_act, self.zoom_fit_act, None,
+                      self.fold_dock.toggleViewAction()],
             "&Help": [self.about_act],
         }
         for title, actions in menus.items():
@@ -122,36 +129,21 @@ class MainWindow(QMainWindow):
         layout.addLayout(controls)
         layout.addWidget(self.splitter, 1)
         self.setCentralWidget(central)
+        self.addDockWidget(Qt.RightDockWidgetArea, self.fold_dock)
         self.progress.setMaximumWidth(320)
         self.statusBar().addPermanentWidget(self.progress)  # no layout jump when it appears
         self.statusBar().showMessage("Ready")
 
     # ---- settings -----------------------------------------------------------------------
+    def _splitters(self) -> dict[str, QSplitter]:
+        return {"window/splitter": self.splitter, "window/results_splitter": self.results.splitter,
+                "window/fold_splitter": self.fold_panel.splitter}
+
     def _restore_settings(self) -> None:
-        s = self.settings
-        if not self.restoreGeometry(s.value("window/geometry", b"")):
-            self.resize(1200, 800)
-        self.restoreState(s.value("window/state", b""))
-        if not self.splitter.restoreState(s.value("window/splitter", b"")):
-            self.splitter.setSizes([340, max(400, self.width() - 340)])
-        self.results.splitter.restoreState(s.value("window/results_splitter", b""))
-        row = self.method.findData(s.value("score/method", METHODS[0][1]))
-        self.method.setCurrentIndex(max(0, row))
+        window_state.restore(self, self.settings, self._splitters(), self.method, METHODS[0][1])
 
     def _save_settings(self) -> None:
-        s = self.settings
-        s.setValue("window/geometry", self.saveGeometry())
-        s.setValue("window/state", self.saveState())
-        s.setValue("window/splitter", self.splitter.saveState())
-        s.setValue("window/results_splitter", self.results.splitter.saveState())
-        s.setValue("score/method", self.method.currentData())
-        s.sync()
-
-    def last_dir(self) -> str:
-        return str(self.settings.value("paths/last_dir", str(Path.home())))
-
-    def _remember_dir(self, path: str | Path) -> None:
-        self.settings.setValue("paths/last_dir", str(Path(path).parent))
+        window_state.save(self, self.settings, self._splitters(), self.method)
 
     # ---- state --------------------------------------------------------------------------
     @Slot()
@@ -170,70 +162,15 @@ class MainWindow(QMainWindow):
     def show_error(self, title: str, text: str, details: str = "") -> None:
         show_error(self, title, text, details)
 
-    # ---- file handling ------------------------------------------------------------------
-    @Slot()
-    def open_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open FASTA", self.last_dir(), FASTA_FILTER)
-        if path:
-            self.open_path(path)
-
-    def open_path(self, path: str | Path) -> bool:
-        """Load a FASTA file into the editor; a dialog explains an unreadable or invalid file."""
-        path = Path(path)
-        try:
-            if path.stat().st_size > MAX_FILE_BYTES:
-                raise ValueError(f"{path}: larger than {MAX_FILE_BYTES // 2**20} MB")
-            text = path.read_text(encoding="utf-8-sig")
-        except (OSError, ValueError) as e:  # UnicodeDecodeError is a ValueError
-            self.show_error("Cannot open file", f"{path}: {e}" if str(path) not in str(e) else str(e))
-            return False
-        self._remember_dir(path)
-        self.editor.set_text(text, source=str(path))
-        self.statusBar().showMessage(f"Opened {path}", 5000)
-        if self.editor.error():
-            self.show_error("Invalid FASTA file", self.editor.error())
-            return False
-        return True
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
-        mime = event.mimeData()
-        if any(u.isLocalFile() for u in mime.urls()) or mime.hasText():
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
-        mime = event.mimeData()
-        files = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]
-        if files:
-            self.open_path(files[0])
-        elif mime.hasText():
-            self.editor.set_text(mime.text())
-        event.acceptProposedAction()
-
-    @Slot()
-    def export_csv(self) -> None:
-        if self.result is None:
-            return
-        name = f"{self.result.record.id}_{self.result.method}.csv".replace("/", "_")
-        path, _ = QFileDialog.getSaveFileName(self, "Export scores as CSV",
-                                              str(Path(self.last_dir()) / name),
-                                              "CSV files (*.csv);;All files (*)")
-        if not path:
-            return
-        try:
-            export_csv(path, self.results.model.substitutions())
-        except OSError as e:
-            self.show_error("Export failed", f"{path}: {e}")
-            return
-        self._remember_dir(path)
-        self.statusBar().showMessage(f"Exported {len(self.results.model.substitutions())} "
-                                     f"substitutions to {path}", 8000)
-
     @Slot()
     def add_pack_folder(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Add model pack folder", self.last_dir())
         if not path:
             return
         self.settings.setValue("paths/last_dir", path)
+        if self.fold_panel.add_folder(path):  # a folding pack goes to the structure panel
+            self.fold_dock.show()
+            return
         info = self.picker.add_folder(path)
         if not info.ok:
             self.show_error("Model pack cannot be used", info.error or "unknown error")
@@ -248,16 +185,11 @@ class MainWindow(QMainWindow):
         """Validate the input and the pack, then score in the pool; errors go to a dialog."""
         if self.worker is not None:
             return
-        try:
-            self.editor.parse()
-        except FastaError as e:
-            self.show_error("Invalid sequence", str(e))
+        record, pack = self._checked_record(), self.picker.current_pack()
+        if record is None:
             return
-        self.editor.validate()
-        record, pack = self.editor.current_record(), self.picker.current_pack()
-        if record is None or pack is None:
-            self.show_error("Cannot score", "Select a usable model pack first." if record
-                            else "Enter a protein sequence first.")
+        if pack is None:
+            self.show_error("Cannot score", "Select a usable model pack first.")
             return
         job = make_score_job(pack.path, record, self.method.currentData(), self.cache)
         w = workers.Worker(job, name=f"score {record.id}")
@@ -273,6 +205,24 @@ class MainWindow(QMainWindow):
                                      f"{pack.name}, {self.method.currentText().lower()}\u2026")
         self._update_actions()
         workers.start(w, self.pool)
+
+    def _checked_record(self) -> Record | None:
+        """The editor's current record, or None after a dialog saying what is wrong."""
+        try:
+            self.editor.parse()
+        except FastaError as e:
+            self.show_error("Invalid sequence", str(e))
+            return None
+        self.editor.validate()
+        record = self.editor.current_record()
+        if record is None:
+            self.show_error("No sequence", "Enter a protein sequence first.")
+        return record
+
+    @Slot()
+    def fold(self) -> None:
+        self.fold_dock.show()
+        self.fold_panel.fold()
 
     @Slot()
     def cancel(self) -> None:
@@ -317,6 +267,7 @@ class MainWindow(QMainWindow):
         if self.worker is not None:
             self.worker.cancel()
             self.pool.waitForDone(10_000)
+        self.fold_panel.shutdown()
         self._save_settings()
         super().closeEvent(event)
 
@@ -324,6 +275,7 @@ class MainWindow(QMainWindow):
 def main() -> int:
     """Create the application, route uncaught errors to dialogs, show the window, run."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    prepare_webengine()  # must precede the QApplication
     app = QApplication.instance() or QApplication(sys.argv)
     app.setOrganizationName("EdgeFold")
     app.setApplicationName("EdgeFold")
