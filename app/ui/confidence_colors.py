@@ -11,6 +11,7 @@ class PlddtBand:
     """One pLDDT band: residues with lower <= pLDDT < upper get `color` (hex, AlphaFold DB)."""
 
     label: str
+    short: str  # legend text
     lower: float
     upper: float
     color: str
@@ -24,10 +25,10 @@ class PlddtBand:
 # AlphaFold DB's legend, highest band first. Edges follow AlphaFold's digitize on [50, 70, 90]:
 # exactly 90 is "very high", exactly 70 "confident", exactly 50 "low".
 PLDDT_BANDS = (
-    PlddtBand("Very high (pLDDT \u2265 90)", 90.0, float("inf"), "#0053D6"),
-    PlddtBand("Confident (70 \u2264 pLDDT < 90)", 70.0, 90.0, "#65CBF3"),
-    PlddtBand("Low (50 \u2264 pLDDT < 70)", 50.0, 70.0, "#FFDB13"),
-    PlddtBand("Very low (pLDDT < 50)", float("-inf"), 50.0, "#FF7D45"),
+    PlddtBand("Very high (pLDDT \u2265 90)", "\u2265 90", 90.0, float("inf"), "#0053D6"),
+    PlddtBand("Confident (70 \u2264 pLDDT < 90)", "70\u201390", 70.0, 90.0, "#65CBF3"),
+    PlddtBand("Low (50 \u2264 pLDDT < 70)", "50\u201370", 50.0, 70.0, "#FFDB13"),
+    PlddtBand("Very low (pLDDT < 50)", "< 50", float("-inf"), 50.0, "#FF7D45"),
 )
 PAE_MAX = 30.0  # Angstrom; AlphaFold's PAE plots clip at 30 (ESMFold's max_pae is ~31.75)
 

@@ -51,7 +51,7 @@ class FoldPanel(QWidget):
     def _create_widgets(self, use_webengine: bool | None) -> None:
         self.pack_combo = QComboBox()
         self.pack_combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
-        self.pack_combo.setMinimumContentsLength(16)
+        self.pack_combo.setMinimumContentsLength(8)
         self.pack_combo.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
         self.pack_combo.setToolTip("Installed folding packs (ESMFold)")
         self.fold_button = QPushButton("Fold")
@@ -78,7 +78,7 @@ class FoldPanel(QWidget):
 
     def _layout(self) -> None:
         top = QHBoxLayout()
-        top.addWidget(QLabel("Folding model:"))
+        top.addWidget(QLabel("Fold with:"))
         top.addWidget(self.pack_combo, 1)
         top.addWidget(self.fold_button)
         top.addWidget(self.cancel_button)

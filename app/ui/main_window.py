@@ -129,7 +129,7 @@ class MainWindow(WindowFilesMixin, QMainWindow):
         layout.addLayout(controls)
         layout.addWidget(self.splitter, 1)
         self.setCentralWidget(central)
-        self.addDockWidget(Qt.RightDockWidgetArea, self.fold_dock)
+        self.addDockWidget(Qt.BottomDockWidgetArea, self.fold_dock)  # full width: 3D view and PAE side by side
         self.progress.setMaximumWidth(320)
         self.statusBar().addPermanentWidget(self.progress)  # no layout jump when it appears
         self.statusBar().showMessage("Ready")

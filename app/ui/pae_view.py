@@ -54,7 +54,7 @@ class PaeView(QWidget):
         bar = np.ascontiguousarray(pae_rgb(np.linspace(0.0, PAE_MAX, 256)[:, None]))  # (256, 1, 3)
         self._bar = QImage(bar.data, 1, 256, 3, QImage.Format_RGB888).copy()
         self.setMouseTracking(True)
-        self.setMinimumSize(220, 200)
+        self.setMinimumSize(200, 180)
         self.setToolTip("Predicted aligned error: expected position error (\u00c5) at the column "
                         "residue when the structure is aligned on the row residue.\n"
                         "Dark green: confident relative position; white: \u2265 30 \u00c5.")
@@ -150,14 +150,14 @@ class PaeView(QWidget):
     def _paint_axes(self, p: QPainter, g: PaeGeometry) -> None:
         fm = QFontMetrics(self.font())
         p.setPen(self.palette().text().color())
-        step = max(1, int(nice_step(max(g.n, 2), max_ticks=8 if g.side > 250 else 4)))
+        step = max(1, int(nice_step(max(g.n, 2), max_ticks=12 if g.side > 300 else 8)))  # ~4-6 ticks
         for k in range(step, g.n + 1, step):  # k is a 1-based residue number
             c = g.center(k - 1)
             p.drawText(QRectF(g.x0 + c - 30, g.y0 + g.side + 2, 60, fm.height()), Qt.AlignHCenter, str(k))
             p.drawText(QRectF(0, g.y0 + c - fm.height() / 2, g.x0 - 4, fm.height()),
                        Qt.AlignRight | Qt.AlignVCenter, str(k))
         p.drawText(QRectF(g.x0, 0, g.side, g.y0 - 4), Qt.AlignHCenter | Qt.AlignBottom,
-                   "Scored residue \u2192 (rows: aligned residue)")
+                   "Predicted aligned error")
 
     def _paint_bar(self, p: QPainter, g: PaeGeometry) -> None:
         fm = QFontMetrics(self.font())

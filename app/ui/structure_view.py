@@ -45,14 +45,20 @@ class PlddtLegend(QWidget):
         super().__init__(parent)
         row = QHBoxLayout(self)
         row.setContentsMargins(4, 2, 4, 2)
-        row.addWidget(QLabel("Model confidence:"))
+        row.setSpacing(4)
+        row.addWidget(QLabel("pLDDT:"))
         for band in PLDDT_BANDS:
             swatch = QLabel()
-            swatch.setFixedSize(14, 14)
+            swatch.setFixedSize(12, 12)
             swatch.setStyleSheet(f"background-color: {band.color}; border: 1px solid #555;")
-            row.addWidget(swatch)
-            row.addWidget(QLabel(band.label))
+            text = QLabel(band.short)
+            for w in (swatch, text):
+                w.setToolTip(band.label)
+                row.addWidget(w)
+            row.addSpacing(6)
         row.addStretch(1)
+        self.setToolTip("Cartoon coloured by predicted lDDT (per-residue confidence, 0-100), "
+                        "AlphaFold's colour bands")
 
 
 class StructureView(QWidget):
