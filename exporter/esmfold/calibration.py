@@ -66,7 +66,10 @@ class FoldCalibration:
                  progress: Progress | None = None) -> None:
         self.sequences = stratified(list(sequences), size, max_residues)
         self.float_models, self.architecture = float_models, architecture
-        self.num_recycles, self.progress = num_recycles, progress
+        # at least one recycle: on the first pass recycle_s / recycle_z are all zeros, a range quant
+        # rejects for the recycling LayerNorms' inputs
+        self.num_recycles = None if num_recycles is None else max(1, num_recycles)
+        self.progress = progress
         self._calibrators: dict[str, PartCalibrator] | None = None
 
     def part(self, name: str) -> PartCalibrator:

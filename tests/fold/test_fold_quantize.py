@@ -57,3 +57,10 @@ def test_parts_are_quantized_and_close_to_float(setup, scheme: str) -> None:
         a, b = float_parts.run(part, feeds[part][-1]), quant_parts.run(part, feeds[part][-1])
         sqnr = min(sqnr_db(a[k], b[k]) for k in a if a[k].dtype == np.float32)
         assert 20.0 < sqnr < 80.0, (part, sqnr)  # quantized (not exact), yet close
+
+
+def test_calibration_recycles_at_least_once(setup) -> None:
+    float_models, arch, _, _ = setup
+    # one pass only would leave recycle_s / recycle_z all zero: no range for the recycling LayerNorms
+    assert FoldCalibration(float_models, arch, CALIBRATION, 2, 64, num_recycles=0).num_recycles == 1
+    assert FoldCalibration(float_models, arch, CALIBRATION, 2, 64, num_recycles=None).num_recycles is None
