@@ -101,7 +101,8 @@ $3Dmolpromise.then(function() {{
     base.forEach(function(b) {{ v.setStyle(b[0], b[1]); }});
     if (sel) {{
       v.setStyle(sel, {{cartoon: {{color: "{HIGHLIGHT_COLOR}"}},
-                        stick: {{colorscheme: "magentaCarbon", radius: 0.25}}}});
+                        stick: {{color: "{HIGHLIGHT_COLOR}", radius: 0.3}},
+                        sphere: {{color: "{HIGHLIGHT_COLOR}", radius: 0.9}}}});
       v.addLabel(text, {{backgroundColor: "black", backgroundOpacity: 0.75, fontColor: "white",
                          fontSize: 13, alignment: "bottomCenter"}}, sel);
       v.center(sel, 400);
@@ -126,6 +127,7 @@ def structure_html(pdb_text: str, js_uri: str | None = None, background: str = "
     for sel, style in styles:  # ... then show the chain as a cartoon, coloured by band
         view.setStyle(sel, style)
     view.zoomTo()
+    view.zoom(1.25)  # zoomTo fits the bounding sphere: a little closer still shows an elongated chain whole
     body = view.write_html()  # public API: the HTML fragment, viewer named viewer_<uniqueid>
     # the structure goes in as a JSON string; "</" escaped so a file cannot close the <script>
     data = json.dumps(pdb_text).replace("</", "<\\/")
