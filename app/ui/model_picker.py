@@ -79,13 +79,16 @@ class ModelPicker(QWidget):
 
     @Slot()
     def reload(self) -> None:
-        """List find_packs() plus remembered extra folders; reselect the remembered pack."""
+        """List find_packs() plus remembered extra folders; reselect the remembered pack.
+
+        Folding packs belong to the structure panel; this picker lists masked-LM (scoring) packs.
+        """
         infos = find_packs()
         known = {i.path.resolve() for i in infos}
         for folder in self._extra_folders():
             if Path(folder).resolve() not in known:
                 infos.append(pack_info(folder, "added"))
-        self.set_packs(infos)
+        self.set_packs([i for i in infos if i.task != "folding"])
         remembered = self._settings.value(CURRENT_KEY, "")
         if not (remembered and self.select_path(remembered)):
             self._select_first_usable()

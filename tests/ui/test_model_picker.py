@@ -75,3 +75,18 @@ def test_no_packs_means_no_selection(qtbot, settings, packs_dir):
 def test_formatting_helpers():
     assert human_size(950) == "950 B" and human_size(9_100_000) == "9.1 MB"
     assert accuracy_summary({}) == "accuracy not measured"
+
+
+def test_folding_packs_are_left_to_the_structure_panel(qtbot, settings, packs_dir, make_pack):
+    import json
+
+    make_pack(packs_dir / "a_int8", name="esm2_small", scheme="int8")
+    fold = make_pack(packs_dir / "f_fold", name="esmfold_tiny", scheme="fp32")
+    manifest = json.loads((fold / "manifest.json").read_text())
+    manifest["task"] = "folding"
+    manifest["onnx"]["parts"] = {part: "model.onnx" for part in ("lm", "trunk", "structure", "heads")}
+    (fold / "manifest.json").write_text(json.dumps(manifest))
+    p = ModelPicker(settings)
+    qtbot.addWidget(p)
+    p.reload()
+    assert [i.name for i in p.packs()] == ["esm2_small"]
