@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
+import numpy as np
+
 log = logging.getLogger(__name__)
-PROTOBUF_LIMIT = 2_000_000_000  # bytes; larger ModelProtos cannot be serialised to one string
+PROTOBUF_LIMIT = 1_800_000_000  # weight bytes; protobuf cannot serialise a ModelProto past 2 GB
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ def _external_data_runner(model, names):
 
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-    if model.ByteSize() < PROTOBUF_LIMIT:
+    if _weight_bytes(model) < PROTOBUF_LIMIT:  # ModelProto.ByteSize() itself fails past 2 GB
         sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
     else:
         with tempfile.TemporaryDirectory(prefix="bench-calib-") as tmp:
@@ -76,17 +78,36 @@ def _external_data_runner(model, names):
     return lambda feed: sess.run(names, feed)
 
 
+def _weight_bytes(model) -> int:
+    return sum(len(t.raw_data) or 4 * int(np.prod(t.dims)) for t in model.graph.initializer)
+
+
 @contextlib.contextmanager
-def large_model_calibration() -> Iterator[None]:
-    """Work around exporter.quantize.ort_runner serialising the whole model (fails past 2 GB)."""
+def large_model_workarounds() -> Iterator[None]:
+    """Let the exporter quantize models past protobuf's 2 GB (ESM-2 650M in fp32):
+
+    - exporter.quantize.ort_runner serialises the whole model for onnxruntime: load it from a
+      file with external data instead;
+    - quant's GraphEdit.finish runs onnx.checker.check_model(ModelProto), which serialises too:
+      skip the check for such models (onnxruntime still validates the pack when it loads it).
+    """
+    import onnx.checker
+
     import exporter.quantize as q
 
-    original = q.ort_runner
-    q.ort_runner = _external_data_runner
+    runner, check = q.ort_runner, onnx.checker.check_model
+
+    def check_unless_large(model, *a, **kw):
+        if isinstance(model, onnx.ModelProto) and _weight_bytes(model) >= PROTOBUF_LIMIT:
+            log.warning("skipping onnx.checker on %s (weights past 2 GB)", model.graph.name)
+            return None
+        return check(model, *a, **kw)
+
+    q.ort_runner, onnx.checker.check_model = _external_data_runner, check_unless_large
     try:
         yield
     finally:
-        q.ort_runner = original
+        q.ort_runner, onnx.checker.check_model = runner, check
 
 
 @contextlib.contextmanager
@@ -121,7 +142,10 @@ def build_packs(loaded, model_id: str, schemes: Sequence[str], out_dir: Path, ca
 
     model_id = f"{model_id}|pwlq-split={split_policy or 'default'}"
     key = pack_key(model_id, calibration, calibration_size, contacts, max_residues)
-    todo = [s for s in schemes if not cached_pack(out_dir / s, key)]
+    # fp32 last: exporter.pack.save_onnx writes models past ~1.8 GB with onnx's external-data
+    # option, which rewrites the in-memory float graph's initializers into references to the
+    # written file, so every scheme exported after it would read broken weights.
+    todo = sorted((s for s in schemes if not cached_pack(out_dir / s, key)), key=lambda s: s == "fp32")
     built = {s: describe(s, out_dir / s, True) for s in schemes if s not in todo}
     if todo:
         options = ExportOptions(contacts=contacts, calibration_size=calibration_size,
@@ -129,7 +153,7 @@ def build_packs(loaded, model_id: str, schemes: Sequence[str], out_dir: Path, ca
                                 threads=threads, calibration_source="bench",
                                 extra_manifest={"bench_key": key, "bench_model_id": model_id})
         exporter = Exporter(loaded, calibration, options, progress=progress)
-        with large_model_calibration(), pwlq_split(split_policy):
+        with large_model_workarounds(), pwlq_split(split_policy):
             for scheme in todo:
                 log.info("exporting %s/%s", model_id, scheme)
                 exporter.export(scheme, out_dir / scheme)
