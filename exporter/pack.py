@@ -11,10 +11,10 @@ from pathlib import Path
 import onnx
 
 from . import __version__
+from .onnx_io import save_onnx
 from .weights import ALPHABET_TOKENS, SPECIAL, Esm2Weights
 
 FORMAT, FORMAT_VERSION = "edgefold-pack", 1
-EXTERNAL_DATA_LIMIT = 1_800_000_000  # protobuf refuses > 2 GiB; leave room for the graph itself
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -34,21 +34,6 @@ def architecture_manifest(weights: Esm2Weights) -> dict:
     return {"family": "esm2", "num_layers": c.num_layers, "embed_dim": c.embed_dim,
             "attention_heads": c.attention_heads, "vocab_size": c.vocab_size, "max_tokens": c.max_tokens,
             "token_dropout": c.token_dropout, "parameters": weights.parameter_count()}
-
-
-def initializer_bytes(model: onnx.ModelProto) -> int:
-    return sum(len(t.raw_data) or t.ByteSize() for t in model.graph.initializer)
-
-
-def save_onnx(model: onnx.ModelProto, path: Path) -> list[Path]:
-    """Save one ONNX file, with external data beside it when the weights pass ~2 GB."""
-    if initializer_bytes(model) > EXTERNAL_DATA_LIMIT:
-        data = path.name + ".data"
-        onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
-                        location=data, size_threshold=1024)
-        return [path, path.with_name(data)]
-    onnx.save_model(model, str(path))
-    return [path]
 
 
 def write_pack(out_dir: Path, models: dict[str, onnx.ModelProto], manifest: dict) -> Path:

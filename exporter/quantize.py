@@ -7,6 +7,7 @@ from typing import Callable, Sequence
 import numpy as np
 import onnx
 
+from .onnx_io import ort_session
 from .sequences import encode, stratified
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,7 @@ def ort_runner(model: onnx.ModelProto, names: list[str]) -> Callable[[dict], lis
     opts = ort.SessionOptions()
     # Keep every intermediate tensor addressable: fusions may remove the ones being observed.
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    sess = ort_session(model, opts)
     return lambda feed: sess.run(names, feed)
 
 

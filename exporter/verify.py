@@ -8,6 +8,7 @@ import onnx
 import onnxruntime as ort
 
 from .loaders import LoadedModel
+from .onnx_io import ort_session
 from .metrics import spearman, sqnr_db, substitution_mask, wt_marginal
 from .sequences import TOKEN_IDS, encode
 
@@ -18,8 +19,9 @@ def session(model: onnx.ModelProto | str, threads: int | None = None) -> ort.Inf
     opts = ort.SessionOptions()
     if threads:
         opts.intra_op_num_threads = threads
-    payload = model if isinstance(model, str) else model.SerializeToString()
-    return ort.InferenceSession(payload, opts, providers=["CPUExecutionProvider"])
+    if isinstance(model, str):
+        return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+    return ort_session(model, opts)
 
 
 def reference_outputs(loaded: LoadedModel, sequences: Iterable[str]) -> list[dict[str, np.ndarray]]:

@@ -1,9 +1,11 @@
 """GraphEdit: collect node insertions/replacements on a model copy and rebuild a topological node list."""
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 
 import numpy as np
+
 import onnx
 from onnx import ModelProto, NodeProto, helper, numpy_helper
 
@@ -12,6 +14,9 @@ from ..sites import node_key
 from ..uniform import QParams
 
 MIN_OPSET = 13  # per-axis QuantizeLinear / DequantizeLinear
+
+
+log = logging.getLogger(__name__)
 
 
 class GraphEdit:
@@ -122,8 +127,25 @@ class GraphEdit:
         keep = [t for t in self.graph.initializer if t.name in used or t.name not in self._drop_if_unused]
         del self.graph.initializer[:]
         self.graph.initializer.extend(keep)
-        onnx.checker.check_model(self.model)
+        if weight_bytes(self.model) < CHECKER_LIMIT:
+            onnx.checker.check_model(self.model)
+        else:  # the checker serialises the model, which protobuf refuses past 2 GB
+            log.info("%s: weights past 2 GB, onnx.checker skipped", self.model.graph.name)
         return self.model
+
+
+CHECKER_LIMIT = 1_800_000_000  # bytes of initializers; protobuf cannot serialise a 2 GB message
+
+
+def weight_bytes(model: onnx.ModelProto) -> int:
+    """Bytes held by the initializers (raw or typed fields), without serialising the model."""
+    total = 0
+    for t in model.graph.initializer:
+        n = 1
+        for d in t.dims:
+            n *= d
+        total += len(t.raw_data) or n * 4
+    return total
 
 
 def rewire(node: NodeProto, old: str, new: str) -> None:

@@ -6,6 +6,9 @@ import json
 import onnx
 import pytest
 
+import numpy as np
+
+from exporter import onnx_io
 from exporter import pack as pack_mod
 from exporter.esm2_graph import build_esm2
 from exporter.pack import sha256_file, write_pack
@@ -42,10 +45,31 @@ def test_interrupted_export_keeps_the_previous_pack_and_leaves_no_temp(tmp_path,
 
 
 def test_large_models_use_external_data(tmp_path, tiny, monkeypatch):
-    monkeypatch.setattr(pack_mod, "EXTERNAL_DATA_LIMIT", 1000)
-    path = write_pack(tmp_path / "p", {"model.onnx": build_esm2(tiny.weights)}, {"name": "big"})
+    monkeypatch.setattr(onnx_io, "EXTERNAL_DATA_LIMIT", 1000)
+    model = build_esm2(tiny.weights)
+    path = write_pack(tmp_path / "p", {"model.onnx": model}, {"name": "big"})
     manifest = json.loads((path / "manifest.json").read_text())
     assert set(manifest["files"]) == {"model.onnx", "model.onnx.data"}
     assert (path / "model.onnx").stat().st_size < (path / "model.onnx.data").stat().st_size
     loaded = onnx.load(str(path / "model.onnx"))
     assert len(loaded.graph.initializer) > 10
+    # the caller's model keeps its weights in memory: the next scheme is built from it
+    assert all(t.data_location == onnx.TensorProto.DEFAULT and t.raw_data for t in model.graph.initializer
+               if t.dims)
+
+
+def test_sessions_of_models_past_the_protobuf_limit_go_through_a_file(tiny, monkeypatch):
+    """onnxruntime gets large models from a temporary file with external data, same results."""
+    from exporter.sequences import encode
+
+    model = build_esm2(tiny.weights)
+    tokens = encode("MKTAYIAKQRQISFVKSHFSRQ")
+    small = onnx_io.ort_session(model).run(["logits"], {"tokens": tokens})[0]
+    monkeypatch.setattr(onnx_io, "EXTERNAL_DATA_LIMIT", 1000)
+    import onnxruntime as ort
+
+    real, given = ort.InferenceSession, []
+    monkeypatch.setattr(ort, "InferenceSession", lambda src, *a, **k: given.append(src) or real(src, *a, **k))
+    session = onnx_io.ort_session(model)
+    assert len(given) == 1 and isinstance(given[0], str)  # a file path, not serialised bytes
+    np.testing.assert_array_equal(session.run(["logits"], {"tokens": tokens})[0], small)

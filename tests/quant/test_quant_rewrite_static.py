@@ -71,3 +71,20 @@ def test_missing_activation_params_names_tensor(case):
     model = case[0]
     with pytest.raises(GraphRewriteError, match="'?h'?"):
         quantize_linears_static(model, linear_sites(model), {})
+
+
+def test_models_past_the_checker_limit_skip_onnx_checker(case, monkeypatch):
+    """onnx.checker serialises the model (fails past 2 GB): large models are rewritten unchecked."""
+    import onnx.checker
+
+    import quant.rewrite._graph as graph
+
+    model, q, x, h, w, b, p = case
+    calls = []
+    monkeypatch.setattr(onnx.checker, "check_model", lambda m, *a, **k: calls.append(m))
+    quantize_linears_static(model, linear_sites(model), {"h": p})
+    assert len(calls) == 1
+    monkeypatch.setattr(graph, "CHECKER_LIMIT", 10)
+    large = quantize_linears_static(model, linear_sites(model), {"h": p})
+    assert len(calls) == 1
+    np.testing.assert_allclose(run_ort(large, {"x": x})[0], run_ort(q, {"x": x})[0])
