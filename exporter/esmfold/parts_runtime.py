@@ -7,16 +7,16 @@ from .parts import PARTS
 
 
 def in_memory_parts(models: dict[str, onnx.ModelProto], architecture: dict, threads: int | None = None):
-    """FoldingParts over `models` ({file name or part name: model}); nothing is written to disk."""
-    import onnxruntime as ort
-
+    """FoldingParts over `models` ({file name or part name: model}); parts past 2 GB go through a
+    temporary external-data file (exporter.onnx_io.ort_session), smaller ones stay in memory."""
     from app.core.fold.parts import FoldingParts, session_options
+
+    from ..onnx_io import initializer_bytes, ort_session
 
     by_part = {p: models.get(spec.file, models.get(p)) for p, spec in PARTS.items()}
     missing = [p for p, m in by_part.items() if m is None]
     if missing:
         raise KeyError(f"no model for part(s) {missing}")
     opts = session_options(threads)
-    payloads = {p: m.SerializeToString() for p, m in by_part.items()}
-    sessions = {p: ort.InferenceSession(b, opts, providers=["CPUExecutionProvider"]) for p, b in payloads.items()}
-    return FoldingParts(sessions, architecture, "<in memory>", sum(len(b) for b in payloads.values()))
+    sessions = {p: ort_session(m, opts) for p, m in by_part.items()}
+    return FoldingParts(sessions, architecture, "<in memory>", sum(initializer_bytes(m) for m in by_part.values()))
