@@ -15,6 +15,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from .archs import ARCHS
@@ -37,6 +38,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--no-torch", action="store_true", help="skip the fair-esm torch fp32 baseline")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--pause", type=float, default=0.5,
+                   help="seconds to sleep before each timed pass, so the previous variant's worker "
+                        "threads (onnxruntime and OpenMP spin after a run) are parked and idle")
     p.add_argument("--seed", type=int, default=0, help="random-init seed of the models")
     p.add_argument("--work", type=Path, default=REPO / "bench" / ".work" / "speed",
                    help="pack cache: packs built with the same inputs are reused")
@@ -90,6 +94,7 @@ def time_interleaved(workers: dict[str, Worker], lengths: list[int], args) -> di
                 workers[n].time(L, args.batch)
         for r in range(args.repeats):
             for n in names[r % len(names):] + names[:r % len(names)]:
+                time.sleep(args.pause)
                 times[n][L].append(workers[n].time(L, args.batch))
         log.info("L=%d: %s", L, ", ".join(f"{n} {median(times[n][L]) * 1e3:.0f} ms" for n in names))
     return times
@@ -192,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     lengths = [int(x) for x in args.lengths.split(",") if x]
     meta = {"cpu": cpu_info(), "threads": args.threads, "batch": args.batch, "repeats": args.repeats,
-            "warmup": args.warmup, "date": utc_now(), "command": "python -m bench.speed " + " ".join(
+            "warmup": args.warmup, "pause_s": args.pause, "date": utc_now(), "command": "python -m bench.speed " + " ".join(
                 sys.argv[1:] if argv is None else argv), **versions()}
     meta["load_average_start"] = load_average()
     results = [measure(m, schemes, lengths, args) for m in models]
