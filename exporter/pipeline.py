@@ -27,6 +27,7 @@ class ExportOptions:
     max_residues: int = 1022
     threads: int | None = None
     observer: str | None = None         # override the schemes' range observer (see quantize.OBSERVERS)
+    pwlq_split: str | None = None       # override pwlq8's Linear split policy (see quantize.SPLITS)
     calibration_source: str = "exporter.testing"
     license: str = ""
     credits: str = ""
@@ -72,7 +73,8 @@ class Exporter:
         models: dict[str, onnx.ModelProto] = {}
         report: dict = {}
         for name, model in self.float_models.items():
-            models[name], report = quantize(model, scheme, self.calibrator, self.options.observer)
+            models[name], report = quantize(model, scheme, self.calibrator, self.options.observer,
+                                             self.options.pwlq_split)
         accuracy = verify(session(models["model.onnx"], self.options.threads), self.verify_sequences,
                           self.references, self.progress) if self.verify_sequences else {}
         manifest = self._manifest(scheme, report, accuracy, models)

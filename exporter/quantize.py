@@ -71,12 +71,17 @@ class Calibrator:
 OBSERVERS = ("minmax", "percentile", "ptq4protein")
 
 
+SPLITS = ("auto", "never", "always")
+
+
 def quantize(model: onnx.ModelProto, scheme: str, calibrator: Calibrator,
-             observer: str | None = None) -> tuple[onnx.ModelProto, dict]:
+             observer: str | None = None, split: str | None = None) -> tuple[onnx.ModelProto, dict]:
     """Apply `scheme` to a float model; returns the model and the per-site report for the manifest.
 
     `observer` overrides the scheme's range observer ("minmax", "percentile" or PTQ4Protein's
-    top-k clipping "ptq4protein"); None keeps quant's default for the scheme.
+    top-k clipping "ptq4protein"); None keeps quant's default for the scheme. `split` overrides
+    pwlq8's policy for Linear inputs: "auto" (the Gaussian error model decides per tensor),
+    "never" (uniform Linear inputs, int8 speed) or "always" (exact two-grid split everywhere).
     """
     if scheme == "fp32":
         return model, {"scheme": "fp32", "sites": {}}
@@ -90,6 +95,10 @@ def quantize(model: onnx.ModelProto, scheme: str, calibrator: Calibrator,
         from quant.observers import ObserverConfig
 
         config = replace(config, observer=ObserverConfig(observer))
+    if split is not None and scheme == "pwlq8":
+        from dataclasses import replace
+
+        config = replace(config, split=split)
     sites = calibration_sites(model, config)
     stats = calibrator.stats(model, sites, config.observer) if sites else {}
     return apply_scheme(model, config, stats)

@@ -66,3 +66,11 @@ def test_observer_override_reaches_the_manifest(tiny, tmp_path):
     result = Exporter(tiny, TINY_CALIBRATION, options).export("pwlq8", tmp_path / "p")
     manifest = json.loads((result.path / "manifest.json").read_text())
     assert manifest["scheme_config"]["config"]["observer"]["kind"] == "ptq4protein"
+
+
+@pytest.mark.parametrize("split, form", [("never", "qdq"), ("always", "split")])
+def test_pwlq_split_override_decides_the_linear_form(tiny, tmp_path, split, form):
+    options = ExportOptions(verify_sequences=TINY_CALIBRATION[:2], pwlq_split=split)
+    result = Exporter(tiny, TINY_CALIBRATION, options).export("pwlq8", tmp_path / split)
+    sites = json.loads((result.path / "manifest.json").read_text())["scheme_config"]["sites"]
+    assert {s["form"] for s in sites if s["kind"] == "linear"} == {form}
