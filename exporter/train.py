@@ -50,9 +50,10 @@ def init_weights(model, padding_idx: int, std: float = 0.02) -> None:
 
 
 def masked_lm_loss(model, tokens: np.ndarray, targets: np.ndarray) -> torch.Tensor:
-    logits = model(torch.from_numpy(tokens))["logits"]  # (B, T, V)
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), torch.from_numpy(targets).reshape(-1),
-                           ignore_index=-100)
+    device = next(model.parameters()).device
+    logits = model(torch.from_numpy(tokens).to(device))["logits"]  # (B, T, V)
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                           torch.from_numpy(targets).to(device).reshape(-1), ignore_index=-100)
 
 
 @torch.no_grad()
@@ -78,7 +79,7 @@ def save_checkpoint(path: Path, model, args, history: list[dict]) -> None:
            "encoder_attention_heads": args.heads, "token_dropout": True}
     tmp = path.with_suffix(".tmp")
     torch.save({"format": "edgefold-esm2-checkpoint", "cfg": {"model": cfg},
-                "model": model.state_dict(), "training": {"args": vars(args), "history": history}}, tmp)
+                "model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "training": {"args": vars(args), "history": history}}, tmp)
     tmp.replace(path)
 
 
@@ -111,6 +112,7 @@ def train(args) -> dict:
         model.load_state_dict(previous["model"])
         history = list(previous.get("training", {}).get("history", []))
         log.info("resumed from %s after %d logged checkpoints", args.resume, len(history))
+    model = model.to(args.device)
     mlm = MlmConfig(crop=args.crop, batch_size=args.batch_size)
     # The split uses --seed; a resumed run draws new batches so it does not replay the first ones.
     batches = MlmBatches(train_seqs, alphabet, mlm, seed=args.seed + 1000 * bool(args.resume))
@@ -167,6 +169,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--minutes", type=float, default=60.0, help="wall-clock training budget")
     p.add_argument("--max-steps", type=int, default=None)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu)")
     p.add_argument("--val-sequences", type=int, default=512)
     p.add_argument("--val-batches", type=int, default=16)
     p.add_argument("--save-every-minutes", type=float, default=5.0)
