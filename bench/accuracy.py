@@ -75,7 +75,7 @@ def export(loaded, args, schemes: list[str]):
 def evaluate_schemes(packs, paths, structures, args) -> dict:
     import json
 
-    from .evaluate import fidelity, score_assays, score_contacts
+    from .evaluate import contact_overlap, fidelity, score_assays, score_contacts
     from .runner import PackRunner
     methods = ["wt-marginal"] + (["masked-marginal"] if args.masked else [])
     out: dict = {}
@@ -93,6 +93,7 @@ def evaluate_schemes(packs, paths, structures, args) -> dict:
     if "fp32" in out:
         for s in out:
             out[s]["fidelity"] = {m: fidelity(out[s]["assays"], out["fp32"]["assays"], m) for m in methods}
+            out[s]["contact_overlap_vs_fp32"] = contact_overlap(out[s]["contacts"], out["fp32"]["contacts"])
     return out
 
 
@@ -100,7 +101,9 @@ def without_scores(res: dict) -> dict:
     """The results without per-variant model scores (kept in memory for the fp32 comparison only)."""
     return {s: {**r, "assays": {a: {k: ({kk: vv for kk, vv in v.items() if kk != "scores"}
                                         if isinstance(v, dict) else v) for k, v in row.items()}
-                                for a, row in r["assays"].items()}} for s, r in res.items()}
+                                for a, row in r["assays"].items()},
+                "contacts": {t: {k: v for k, v in c.items() if k != "top_pairs"} for t, c in r["contacts"].items()}}
+            for s, r in res.items()}
 
 
 def _mean(values) -> float:
@@ -120,7 +123,8 @@ def summary_rows(res: dict) -> list[list]:
                      _mean(wt.values()), _mean(wt.values()) - _mean(fp_wt(fp).values()) if fp else None,
                      _mean(mm.values()) if mm else None, _mean(r.get("fidelity", {}).get("wt-marginal", {}).values()),
                      _mean(prec.values()), (_mean(prec.values()) - _mean(
-                         c["precision"] for c in fp["contacts"].values() if "precision" in c)) if fp else None])
+                         c["precision"] for c in fp["contacts"].values() if "precision" in c)) if fp else None,
+                     _mean(r.get("contact_overlap_vs_fp32", {}).values())])
     return rows
 
 
@@ -146,6 +150,20 @@ def assay_rows(res: dict, summary: dict, col: str, method: str) -> list[list]:
     return rows
 
 
+def pwlq_vs_uniform(res: dict) -> str:
+    """One sentence: how far int8 and pwlq8 land from fp32 per assay (wt-marginal Spearman)."""
+    if not {"fp32", "int8", "pwlq8"} <= set(res):
+        return ""
+    fp = fp_wt(res["fp32"])
+    d = {s: {a: abs(v - fp[a]) for a, v in fp_wt(res[s]).items()} for s in ("int8", "pwlq8")}
+    closer = sum(d["pwlq8"][a] < d["int8"][a] for a in fp)
+    ties = sum(d["pwlq8"][a] == d["int8"][a] for a in fp)
+    return (f"Per assay |rho - rho_fp32| (wt-marginal): int8 mean {_mean(d['int8'].values()):.4f}, max "
+            f"{max(d['int8'].values()):.4f}; pwlq8 mean {_mean(d['pwlq8'].values()):.4f}, max "
+            f"{max(d['pwlq8'].values()):.4f}; pwlq8 is closer to fp32 on {closer} of {len(fp)} assays "
+            f"({ties} ties).")
+
+
 def contact_rows(res: dict) -> list[list]:
     schemes = list(res)
     first = res[schemes[0]]["contacts"]
@@ -161,8 +179,9 @@ def report(res: dict, summary: dict, args, meta: dict) -> str:
     col = args.reference_column
     parts = [f"model: {args.model}; {meta['date']}; {meta['backend']}", "",
              md_table(["scheme", "ONNX MB", "logits SQNR dB", "top-1 agree", "mean wt rho", "delta vs fp32",
-                       f"mean masked rho (L <= {args.masked_max_length})", "rho vs fp32 scores (wt)", "contact P@L/5 LR", "delta vs fp32"],
-                      summary_rows(res), 4), "",
+                       f"mean masked rho (L <= {args.masked_max_length})", "rho vs fp32 scores (wt)", "contact P@L/5 LR", "delta vs fp32",
+                       "top-L/5 LR pairs shared with fp32"],
+                      summary_rows(res), 4), "", pwlq_vs_uniform(res), "",
              "Wild-type marginal, Spearman to DMS_score:", "",
              md_table(["assay", "L", "variants", f"ProteinGym {col}", *schemes],
                       assay_rows(res, summary, col, "wt-marginal"), 3)]

@@ -57,7 +57,25 @@ def score_contacts(runner, paths: Sequence[Path], min_sep: int = 24, fraction: f
             continue
         pred = runner.run(encode(st.sequence), ("contacts",))["contacts"][0]  # (L, L)
         out[st.name] = {"length": len(st.sequence),
-                        "precision": precision_at(pred, true_contacts(st.coords), min_sep, fraction)}
+                        "precision": precision_at(pred, true_contacts(st.coords), min_sep, fraction),
+                        "top_pairs": top_pairs(pred, min_sep, fraction)}
+    return out
+
+
+def top_pairs(pred: np.ndarray, min_sep: int = 24, fraction: float = 0.2) -> list[tuple[int, int]]:
+    """The top `fraction * L` predicted pairs (i < j, j - i >= min_sep), as (i, j)."""
+    i, j = np.triu_indices(pred.shape[0], k=min_sep)
+    order = np.argsort(-pred[i, j], kind="stable")[:max(1, int(pred.shape[0] * fraction))]
+    return [(int(a), int(b)) for a, b in zip(i[order], j[order])]
+
+
+def contact_overlap(contacts: dict, reference: dict) -> dict[str, float]:
+    """Per target, the fraction of the reference scheme's top long-range pairs this scheme also predicts."""
+    out = {}
+    for t, c in contacts.items():
+        ref = reference.get(t, {}).get("top_pairs")
+        if ref and "top_pairs" in c:
+            out[t] = len(set(c["top_pairs"]) & set(ref)) / len(ref)
     return out
 
 
