@@ -7,20 +7,15 @@ one JSON line per pack.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import json
 import logging
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
-
-import numpy as np
+from typing import Sequence
 
 log = logging.getLogger(__name__)
-PROTOBUF_LIMIT = 1_800_000_000  # weight bytes; protobuf cannot serialise a ModelProto past 2 GB
 
 
 @dataclass(frozen=True)
@@ -33,11 +28,21 @@ class BuiltPack:
     cached: bool
 
 
+def code_digest() -> str:
+    """Digest of the exporter's and quant's sources: a code change invalidates cached packs."""
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for path in sorted([*root.glob("exporter/**/*.py"), *root.glob("quant/**/*.py")]):
+        h.update(path.relative_to(root).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
 def pack_key(model_id: str, calibration: Sequence[str], calibration_size: int, contacts: bool,
              max_residues: int) -> str:
-    """Digest of everything a cached pack depends on."""
+    """Digest of everything a cached pack depends on (inputs and exporter/quant code)."""
     h = hashlib.sha256()
-    for part in (model_id, "\n".join(calibration), calibration_size, contacts, max_residues):
+    for part in (model_id, "\n".join(calibration), calibration_size, contacts, max_residues, code_digest()):
         h.update(str(part).encode())
         h.update(b"\0")
     return h.hexdigest()[:16]
@@ -60,104 +65,34 @@ def cached_pack(path: Path, key: str) -> bool:
         return False
 
 
-def _external_data_runner(model, names):
-    """Like exporter.quantize.ort_runner, but loads models past protobuf's 2 GB limit from a file."""
-    import onnx
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-    if _weight_bytes(model) < PROTOBUF_LIMIT:  # ModelProto.ByteSize() itself fails past 2 GB
-        sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    else:
-        with tempfile.TemporaryDirectory(prefix="bench-calib-") as tmp:
-            path = Path(tmp) / "model.onnx"
-            onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
-                            location="model.onnx.data", size_threshold=1024)
-            sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    return lambda feed: sess.run(names, feed)
-
-
-def _weight_bytes(model) -> int:
-    return sum(len(t.raw_data) or 4 * int(np.prod(t.dims)) for t in model.graph.initializer)
-
-
-@contextlib.contextmanager
-def large_model_workarounds() -> Iterator[None]:
-    """Let the exporter quantize models past protobuf's 2 GB (ESM-2 650M in fp32):
-
-    - exporter.quantize.ort_runner serialises the whole model for onnxruntime: load it from a
-      file with external data instead;
-    - quant's GraphEdit.finish runs onnx.checker.check_model(ModelProto), which serialises too:
-      skip the check for such models (onnxruntime still validates the pack when it loads it).
-    """
-    import onnx.checker
-
-    import exporter.quantize as q
-
-    runner, check = q.ort_runner, onnx.checker.check_model
-
-    def check_unless_large(model, *a, **kw):
-        if isinstance(model, onnx.ModelProto) and _weight_bytes(model) >= PROTOBUF_LIMIT:
-            log.warning("skipping onnx.checker on %s (weights past 2 GB)", model.graph.name)
-            return None
-        return check(model, *a, **kw)
-
-    q.ort_runner, onnx.checker.check_model = _external_data_runner, check_unless_large
-    try:
-        yield
-    finally:
-        q.ort_runner, onnx.checker.check_model = runner, check
-
-
-@contextlib.contextmanager
-def pwlq_split(policy: str | None) -> Iterator[None]:
-    """Temporarily export "pwlq8" with another Linear split policy ("never", "auto", "always").
-
-    Random-init weights give near-Gaussian activations, so the default "auto" policy splits no
-    Linear there, while a trained ESM-2 gets every Linear split (38 of 38 on the real 8M model):
-    a speed bench on random weights must force the split to time what a real pack runs.
-    """
-    if policy is None:
-        yield
-        return
-    import dataclasses
-
-    from quant.schemes import SCHEMES
-
-    original = SCHEMES["pwlq8"]
-    SCHEMES["pwlq8"] = dataclasses.replace(original, split=policy)
-    try:
-        yield
-    finally:
-        SCHEMES["pwlq8"] = original
-
-
 def build_packs(loaded, model_id: str, schemes: Sequence[str], out_dir: Path, calibration: Sequence[str],
                 calibration_size: int = 8, contacts: bool = False, max_residues: int = 1022,
                 verify_sequences: Sequence[str] = (), threads: int | None = None,
                 progress=None, split_policy: str | None = None) -> list[BuiltPack]:
-    """Export `loaded` once per scheme into out_dir/<scheme>, reusing packs built with the same inputs."""
+    """Export `loaded` once per scheme into out_dir/<scheme>, reusing packs built with the same inputs.
+
+    `split_policy` overrides pwlq8's Linear split ("never", "auto", "always"; None: the scheme's
+    default "auto"). Random-init weights give near-Gaussian activations, so "auto" splits no
+    Linear there, while a trained ESM-2 gets every Linear split (38 of 38 on the real 8M model):
+    a speed bench on random weights must force the split to time what a real pack runs.
+    """
     from exporter.pipeline import ExportOptions, Exporter
 
     model_id = f"{model_id}|pwlq-split={split_policy or 'default'}"
     key = pack_key(model_id, calibration, calibration_size, contacts, max_residues)
-    # fp32 last: exporter.pack.save_onnx writes models past ~1.8 GB with onnx's external-data
-    # option, which rewrites the in-memory float graph's initializers into references to the
-    # written file, so every scheme exported after it would read broken weights.
-    todo = sorted((s for s in schemes if not cached_pack(out_dir / s, key)), key=lambda s: s == "fp32")
+    todo = [s for s in schemes if not cached_pack(out_dir / s, key)]
     built = {s: describe(s, out_dir / s, True) for s in schemes if s not in todo}
     if todo:
         options = ExportOptions(contacts=contacts, calibration_size=calibration_size,
                                 verify_sequences=tuple(verify_sequences), max_residues=max_residues,
                                 threads=threads, calibration_source="bench",
+                                pwlq_split=split_policy,
                                 extra_manifest={"bench_key": key, "bench_model_id": model_id})
         exporter = Exporter(loaded, calibration, options, progress=progress)
-        with large_model_workarounds(), pwlq_split(split_policy):
-            for scheme in todo:
-                log.info("exporting %s/%s", model_id, scheme)
-                exporter.export(scheme, out_dir / scheme)
-                built[scheme] = describe(scheme, out_dir / scheme, False)
+        for scheme in todo:
+            log.info("exporting %s/%s", model_id, scheme)
+            exporter.export(scheme, out_dir / scheme)
+            built[scheme] = describe(scheme, out_dir / scheme, False)
     return [built[s] for s in schemes]
 
 
