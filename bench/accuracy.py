@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import CALIBRATION, HELDOUT, REPO, SHARED, cpu_info, md_table, utc_now, write_json
+from .common import CALIBRATION, HELDOUT, REPO, SHARED, cpu_info, md_table, utc_now, emit
 from .proteingym import assay_paths, read_summary, reference
 
 log = logging.getLogger("bench.accuracy")
@@ -231,11 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         meta["backend"] = "scores via " + res[schemes[0]]["backend"]
         text = report(res, read_summary(args.summary), args, meta)
         payload = {"meta": meta, "results": without_scores(res)}
-    print(text)
-    write_json(args.json, payload)
-    if args.md:
-        args.md.parent.mkdir(parents=True, exist_ok=True)
-        args.md.write_text(text + "\n")
+    emit(text, payload, args.json, args.md)
     return 0
 
 

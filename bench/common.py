@@ -97,6 +97,16 @@ def write_json(path: Path | None, payload: dict) -> None:
     path.write_text(json.dumps(_clean(payload), indent=1) + "\n")
 
 
+def emit(text: str, payload: dict, json_path: Path | None, md_path: Path | None) -> None:
+    """Print the markdown report and write it (--md) and the raw numbers (--json) when asked."""
+    print(text)
+    write_json(json_path, payload)
+    if md_path:
+        md_path = Path(md_path)
+        md_path.parent.mkdir(parents=True, exist_ok=True)
+        md_path.write_text(text + "\n")
+
+
 def _clean(x: Any) -> Any:
     if hasattr(x, "tolist") and not isinstance(x, (list, tuple)):  # numpy scalars and arrays
         x = x.tolist()

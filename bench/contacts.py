@@ -6,9 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-THREE_TO_ONE = {"ALA": "A", "ARG": "R", "ASN": "N", "ASP": "D", "CYS": "C", "GLN": "Q", "GLU": "E", "GLY": "G",
-                "HIS": "H", "ILE": "I", "LEU": "L", "LYS": "K", "MET": "M", "PHE": "F", "PRO": "P", "SER": "S",
-                "THR": "T", "TRP": "W", "TYR": "Y", "VAL": "V", "MSE": "M", "SEC": "U", "PYL": "O"}
+# The contact definition and the precision metric are the exporter's (fit_contacts uses them too).
+from exporter.structures import THREE_TO_ONE
+from exporter.structures import contact_map as true_contacts  # noqa: F401  (re-exported)
+from exporter.structures import precision_at_l as precision_at  # noqa: F401  (re-exported)
 
 
 @dataclass(frozen=True)
@@ -41,18 +42,3 @@ def read_structure(path: Path) -> Structure:
     if not seq:
         raise ValueError(f"{path}: no amino-acid residues with CA/CB in the first chain")
     return Structure(Path(path).stem, "".join(seq), np.array(xyz, dtype=np.float64), missing)
-
-
-def true_contacts(coords: np.ndarray, threshold: float = 8.0) -> np.ndarray:
-    """(L, L) bool: CB-CB distance below `threshold` angstroms."""
-    d = np.linalg.norm(coords[:, None, :] - coords[None, :, :], axis=-1)
-    return d < threshold
-
-
-def precision_at(pred: np.ndarray, truth: np.ndarray, min_sep: int = 24, fraction: float = 0.2) -> float:
-    """Precision of the top `fraction * L` predicted pairs (i < j, j - i >= min_sep)."""
-    L = truth.shape[0]
-    i, j = np.triu_indices(L, k=min_sep)
-    k = max(1, int(L * fraction))
-    order = np.argsort(-pred[i, j], kind="stable")[:k]
-    return float(truth[i[order], j[order]].mean()) if len(i) else float("nan")

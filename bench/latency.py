@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import load_average, HELDOUT, REPO, cpu_info, cpu_line, md_table, median, utc_now, write_json
+from .common import load_average, HELDOUT, REPO, cpu_info, cpu_line, md_table, median, utc_now, emit
 from .speed import SCHEMES, build_packs
 
 log = logging.getLogger("bench.latency")
@@ -135,11 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     res = measure(packs, seq, args)
     meta["load_average_end"] = load_average()
     text = report(res, meta)
-    print(text)
-    write_json(args.json, {"meta": meta, "results": res})
-    if args.md:
-        args.md.parent.mkdir(parents=True, exist_ok=True)
-        args.md.write_text(text + "\n")
+    emit(text, {"meta": meta, "results": res}, args.json, args.md)
     return 0
 
 

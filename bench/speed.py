@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from .archs import ARCHS
-from .common import load_average, CALIBRATION, REPO, cpu_info, cpu_line, md_table, median, utc_now, write_json
+from .common import load_average, CALIBRATION, REPO, cpu_info, cpu_line, md_table, median, utc_now, emit
 from .workers import Worker, pack_worker, torch_worker
 
 log = logging.getLogger("bench.speed")
@@ -203,11 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     results = [measure(m, schemes, lengths, args) for m in models]
     meta["load_average_end"] = load_average()
     text = report(results, lengths, meta)
-    print(text)
-    write_json(args.json, {"meta": meta, "results": results, "targets": targets(results)})
-    if args.md:
-        args.md.parent.mkdir(parents=True, exist_ok=True)
-        args.md.write_text(text + "\n")
+    emit(text, {"meta": meta, "results": results, "targets": targets(results)}, args.json, args.md)
     return 0
 
 

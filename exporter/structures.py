@@ -20,8 +20,13 @@ class Chain:
 
     def contacts(self, cutoff: float = 8.0) -> np.ndarray:
         """(L, L) bool: CB-CB distance below `cutoff` angstrom."""
-        d = np.linalg.norm(self.cb[:, None, :] - self.cb[None, :, :], axis=-1)
-        return d < cutoff
+        return contact_map(self.cb, cutoff)
+
+
+def contact_map(coords: np.ndarray, cutoff: float = 8.0) -> np.ndarray:
+    """(L, L) bool: pairs of (L, 3) coordinates closer than `cutoff` angstrom."""
+    d = np.linalg.norm(coords[:, None, :] - coords[None, :, :], axis=-1)
+    return d < cutoff
 
 
 def read_chain(path: Path, chain_id: str | None = None) -> Chain:
