@@ -7,11 +7,10 @@ from pathlib import Path
 import onnx
 from onnx.external_data_helper import load_external_data_for_model
 
+from quant.rewrite import weight_bytes
+
 EXTERNAL_DATA_LIMIT = 1_800_000_000  # bytes of weights; protobuf refuses > 2 GiB, leave room for the graph
 
-
-def initializer_bytes(model: onnx.ModelProto) -> int:
-    return sum(len(t.raw_data) or t.ByteSize() for t in model.graph.initializer)
 
 
 def save_onnx(model: onnx.ModelProto, path: Path, limit: int | None = None) -> list[Path]:
@@ -22,7 +21,7 @@ def save_onnx(model: onnx.ModelProto, path: Path, limit: int | None = None) -> l
     """
     limit = EXTERNAL_DATA_LIMIT if limit is None else limit
     path = Path(path)
-    if initializer_bytes(model) <= limit:
+    if weight_bytes(model) <= limit:
         onnx.save_model(model, str(path))
         return [path]
     data = path.name + ".data"
@@ -37,7 +36,7 @@ def ort_session(model: onnx.ModelProto, options=None):
     import onnxruntime as ort
 
     providers = ["CPUExecutionProvider"]
-    if initializer_bytes(model) <= EXTERNAL_DATA_LIMIT:
+    if weight_bytes(model) <= EXTERNAL_DATA_LIMIT:
         return ort.InferenceSession(model.SerializeToString(), options, providers=providers)
     tmp = tempfile.TemporaryDirectory(prefix="edgefold-ort-")
     path = Path(tmp.name) / "model.onnx"

@@ -11,7 +11,9 @@ def in_memory_parts(models: dict[str, onnx.ModelProto], architecture: dict, thre
     temporary external-data file (exporter.onnx_io.ort_session), smaller ones stay in memory."""
     from app.core.fold.parts import FoldingParts, session_options
 
-    from ..onnx_io import initializer_bytes, ort_session
+    from quant.rewrite import weight_bytes
+
+    from ..onnx_io import ort_session
 
     by_part = {p: models.get(spec.file, models.get(p)) for p, spec in PARTS.items()}
     missing = [p for p, m in by_part.items() if m is None]
@@ -19,4 +21,4 @@ def in_memory_parts(models: dict[str, onnx.ModelProto], architecture: dict, thre
         raise KeyError(f"no model for part(s) {missing}")
     opts = session_options(threads)
     sessions = {p: ort_session(m, opts) for p, m in by_part.items()}
-    return FoldingParts(sessions, architecture, "<in memory>", sum(initializer_bytes(m) for m in by_part.values()))
+    return FoldingParts(sessions, architecture, "<in memory>", sum(weight_bytes(m) for m in by_part.values()))

@@ -1,4 +1,5 @@
 """ONNX graph rewrites (ModelProto -> ModelProto, standard ops, opset >= 13, made for opset 21)."""
+from ._graph import weight_bytes
 from .dynamic_int8 import quantize_linears_dynamic
 from .fake_quant import FakeQuantTarget, insert_fake_quant
 from .pwlq_fake import DynamicPwlqTarget, PwlqTarget, insert_pwlq_dynamic, insert_pwlq_fake_quant
@@ -8,5 +9,5 @@ from .qdq_static import quantize_linears_static
 __all__ = [
     "quantize_linears_static", "quantize_linears_dynamic", "FakeQuantTarget", "insert_fake_quant",
     "PwlqTarget", "DynamicPwlqTarget", "insert_pwlq_fake_quant", "insert_pwlq_dynamic",
-    "PwlqSplitTarget", "split_pwlq_linears",
+    "PwlqSplitTarget", "split_pwlq_linears", "weight_bytes",
 ]

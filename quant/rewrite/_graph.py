@@ -138,14 +138,8 @@ CHECKER_LIMIT = 1_800_000_000  # bytes of initializers; protobuf cannot serialis
 
 
 def weight_bytes(model: onnx.ModelProto) -> int:
-    """Bytes held by the initializers (raw or typed fields), without serialising the model."""
-    total = 0
-    for t in model.graph.initializer:
-        n = 1
-        for d in t.dims:
-            n *= d
-        total += len(t.raw_data) or n * 4
-    return total
+    """Bytes held by the initializers (raw or typed fields), without serialising the whole model."""
+    return sum(len(t.raw_data) or t.ByteSize() for t in model.graph.initializer)
 
 
 def rewire(node: NodeProto, old: str, new: str) -> None:
