@@ -14,6 +14,7 @@ import onnx
 
 from ..quantize import ort_runner
 from ..sequences import stratified
+from .chunking import expand_chunked_attention
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int, str], None]
@@ -53,7 +54,7 @@ class PartCalibrator:
             from quant.calibrate import calibrate
 
             log.info("calibrating %d tensors of %s on %d feeds", len(missing), self.part, len(self.feeds))
-            new = calibrate(model, missing, iter(self.feeds), ort_runner, observer)
+            new = calibrate(expand_chunked_attention(model), missing, iter(self.feeds), ort_runner, observer)
             self._stats.update({(key, n): s for n, s in new.items()})
         return {n: self._stats[(key, n)] for n in names}
 

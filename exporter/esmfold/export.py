@@ -37,6 +37,7 @@ class FoldExportOptions:
     threads: int | None = None
     observer: str | None = None
     softmax: bool = True             # PTQ4Protein's Softmax-input quantizers on trunk and structure
+    chunk_size: int | None = None    # rows per triangle-attention chunk (None: unchunked, as the reference)
     calibration_source: str = ""
     license: str = ""
     credits: str = ""
@@ -81,8 +82,8 @@ class FoldExporter:
     def __init__(self, model, name: str, calibration: Sequence[str], options: FoldExportOptions,
                  progress: Progress | None = None) -> None:
         self.model, self.name, self.options, self.progress = model, name, options, progress
-        self.architecture = architecture_manifest(model)
-        self.float_models = export_parts(model)
+        self.architecture = architecture_manifest(model, options.chunk_size)
+        self.float_models = export_parts(model, options.chunk_size)
         self.calibration = FoldCalibration(self.float_models, self.architecture, calibration,
                                            options.calibration_size, options.max_residues, options.num_recycles,
                                            progress)

@@ -4,11 +4,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..pack import write_pack
+from .chunking import expand_chunked_attention
 from .lm_graph import AF2_RESTYPES_WITH_X
 from .parts import PARTS, export_parts
 
 
-def architecture_manifest(model) -> dict:
+def architecture_manifest(model, chunk_size: int | None = None) -> dict:
     """The sizes the app needs to size buffers and estimate memory (app/core/fold/memory.py)."""
     cfg = model.config
     trunk = cfg.esmfold_config.trunk
@@ -20,14 +21,15 @@ def architecture_manifest(model) -> dict:
             "sequence_head_width": trunk.sequence_head_width, "pairwise_head_width": trunk.pairwise_head_width,
             "max_recycles": trunk.max_recycles, "structure_blocks": sm.num_blocks, "c_sm": sm.sequence_dim,
             "c_zm": sm.pairwise_dim, "ipa_heads": sm.num_heads_ipa, "ipa_qk_points": sm.num_qk_points,
-            "ipa_v_points": sm.num_v_points}
+            "ipa_v_points": sm.num_v_points, "chunk_size": chunk_size}
 
 
-def write_folding_pack(model, out_dir: Path, name: str, license: str = "", credits: str = "") -> Path:
+def write_folding_pack(model, out_dir: Path, name: str, license: str = "", credits: str = "",
+                       chunk_size: int | None = None) -> Path:
     """Export `model` (an fp32 `EsmForProteinFolding`) into a pack directory, all or nothing."""
-    models = export_parts(model)
+    models = {f: expand_chunked_attention(m) for f, m in export_parts(model, chunk_size).items()}
     manifest = {
-        "name": name, "task": "folding", "architecture": architecture_manifest(model),
+        "name": name, "task": "folding", "architecture": architecture_manifest(model, chunk_size),
         "residues": {"aatype_order": AF2_RESTYPES_WITH_X, "unknown": "X"},
         "scheme": "fp32",
         "onnx": {"parts": {p: spec.file for p, spec in PARTS.items()},

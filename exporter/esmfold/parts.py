@@ -9,6 +9,8 @@
 
 `lm.onnx` is written op by op (lm_graph.py); the others are traced with the TorchScript exporter
 (`dynamo=False`) from export-friendly wrappers of the transformers modules, length axes dynamic.
+With a chunk size, the trunk's triangle-attention cores trace to placeholder nodes that
+`chunking.expand_chunked_attention` turns into ONNX Loops before a model is run or written.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 import onnx
 
 from ..onnx_builder import IR_VERSION
+from .chunking import DOMAIN
 from .heads import HeadsPass
 from .lm_graph import build_lm
 from .patches import export_patches
@@ -72,10 +75,10 @@ def example_inputs(model, part: str, length: int = TRACE_LENGTH, seed: int = 0) 
     return out
 
 
-def wrapper(model, part: str):
+def wrapper(model, part: str, chunk: int | None = None):
     """The torch module whose forward is the part (inputs and outputs in PARTS order)."""
     if part == "trunk":
-        return TrunkPass(model.trunk).eval()
+        return TrunkPass(model.trunk, chunk).eval()
     if part == "structure":
         return StructurePass(model.trunk).eval()
     if part == "heads":
@@ -83,8 +86,8 @@ def wrapper(model, part: str):
     raise KeyError(f"part {part!r} is not traced (known: trunk, structure, heads)")
 
 
-def export_part(model, part: str) -> onnx.ModelProto:
-    """One part as an ONNX model with dynamic batch and length axes."""
+def export_part(model, part: str, chunk: int | None = None) -> onnx.ModelProto:
+    """One part as an ONNX model with dynamic batch and length axes (`chunk`: trunk only, see TrunkPass)."""
     if part == "lm":
         return build_lm(model)
     import torch
@@ -95,9 +98,9 @@ def export_part(model, part: str) -> onnx.ModelProto:
     buf = io.BytesIO()
     with export_patches(), warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # TracerWarnings about python-side shape checks
-        torch.onnx.export(wrapper(model, part), tuple(example_inputs(model, part).values()), buf,
+        torch.onnx.export(wrapper(model, part, chunk), tuple(example_inputs(model, part).values()), buf,
                           dynamo=False, opset_version=TRACE_OPSET, input_names=list(spec.inputs),
-                          output_names=list(spec.outputs), dynamic_axes=axes)
+                          output_names=list(spec.outputs), dynamic_axes=axes, custom_opsets={DOMAIN: 1})
     proto = onnx.load_from_string(buf.getvalue())
     proto.ir_version = min(proto.ir_version, IR_VERSION)
     proto.graph.name = f"esmfold_{part}"
@@ -105,6 +108,6 @@ def export_part(model, part: str) -> onnx.ModelProto:
     return proto
 
 
-def export_parts(model) -> dict[str, onnx.ModelProto]:
-    """{file name: model} for all four parts."""
-    return {PARTS[p].file: export_part(model, p) for p in PARTS}
+def export_parts(model, chunk: int | None = None) -> dict[str, onnx.ModelProto]:
+    """{file name: model} for all four parts; the trunk may hold chunked-attention placeholders."""
+    return {PARTS[p].file: export_part(model, p, chunk if p == "trunk" else None) for p in PARTS}

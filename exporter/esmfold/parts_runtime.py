@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import onnx
 
+from .chunking import expand_chunked_attention
 from .parts import PARTS
 
 
@@ -20,5 +21,5 @@ def in_memory_parts(models: dict[str, onnx.ModelProto], architecture: dict, thre
     if missing:
         raise KeyError(f"no model for part(s) {missing}")
     opts = session_options(threads)
-    sessions = {p: ort_session(m, opts) for p, m in by_part.items()}
+    sessions = {p: ort_session(expand_chunked_attention(m), opts) for p, m in by_part.items()}
     return FoldingParts(sessions, architecture, "<in memory>", sum(weight_bytes(m) for m in by_part.values()))

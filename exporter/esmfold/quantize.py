@@ -21,6 +21,7 @@ import onnx
 
 from ..quantize import quantize
 from .calibration import FoldCalibration
+from .chunking import expand_chunked_attention
 from .normalize import normalize_linears
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,6 @@ def quantize_parts(float_models: dict[str, onnx.ModelProto], scheme: str, calibr
 
     models, reports = {}, {}
     for part, spec in PARTS.items():
-        models[spec.file], rep = quantize_part(float_models[spec.file], part, scheme, calibration, observer, softmax)
-        reports[part] = rep
+        model, rep = quantize_part(float_models[spec.file], part, scheme, calibration, observer, softmax)
+        models[spec.file], reports[part] = expand_chunked_attention(model), rep
     return models, reports

@@ -3,12 +3,15 @@
 Same math as `EsmFoldingTrunk.forward`'s loop body in transformers' modeling_esmfold.py, with the
 recycling inputs made explicit and the two spots that trace badly rewritten: `mask == False`
 (aten::eq(Tensor, bool) has no TorchScript alias info) and the boolean in-place index of the
-relative-position embedding. Triangle attention runs unchunked (chunking only trades memory).
+relative-position embedding. Triangle attention is written out (same math as EsmFoldTriangleAttention)
+so that its weightless core can be row-chunked as the reference does with `chunk_size` (chunking.py).
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from .chunking import chunked_attention_core
 
 RECYCLE_MIN_BIN, RECYCLE_MAX_BIN = 3.375, 21.375  # AlphaFold's recycling distogram, in Angstrom
 
@@ -45,7 +48,30 @@ def seq_attention(mod: nn.Module, x: torch.Tensor, mask: torch.Tensor, bias: tor
     return mod.o_proj(y)
 
 
-def block_forward(block: nn.Module, s: torch.Tensor, z: torch.Tensor, mask: torch.Tensor):
+def triangle_attention(mod: nn.Module, z: torch.Tensor, mask: torch.Tensor, chunk: int | None) -> torch.Tensor:
+    """EsmFoldTriangleAttention (starting or ending node) on z (B, I, J, c_z), mask (B, I, J)."""
+    if not mod.starting:
+        z, mask = z.transpose(1, 2), mask.transpose(1, 2)
+    x = mod.layer_norm(z)
+    mha, b, i, j = mod.mha, *x.shape[:3]
+    heads = mha.no_heads
+
+    def split(t: torch.Tensor) -> torch.Tensor:  # (B, I, J, H*c) -> (B, I, H, J, c)
+        return t.view(b, i, j, heads, -1).permute(0, 1, 3, 2, 4)
+
+    q = split(mha.linear_q(x)) / (mha.c_hidden ** 0.5)
+    k, v = split(mha.linear_k(x)), split(mha.linear_v(x))
+    mask_bias = mod.inf * (mask - 1)                   # (B, I, K)
+    tri_bias = mod.linear(x).permute(0, 3, 1, 2)        # (B, H, J, K)
+    o = chunked_attention_core(q, k, v, mask_bias, tri_bias, chunk).permute(0, 1, 3, 2, 4)  # (B, I, J, H, c)
+    if mha.linear_g is not None:
+        o = o * mha.sigmoid(mha.linear_g(x)).view(b, i, j, heads, -1)
+    o = mha.linear_o(o.reshape(b, i, j, -1))
+    return o.transpose(1, 2) if not mod.starting else o
+
+
+def block_forward(block: nn.Module, s: torch.Tensor, z: torch.Tensor, mask: torch.Tensor,
+                  chunk: int | None = None):
     """EsmFoldTriangularSelfAttentionBlock.forward at inference (dropouts are identities)."""
     bias = block.pair_to_sequence(z)
     s = s + seq_attention(block.seq_attention, block.layernorm_1(s), mask, bias)
@@ -54,17 +80,20 @@ def block_forward(block: nn.Module, s: torch.Tensor, z: torch.Tensor, mask: torc
     tri_mask = mask.unsqueeze(2) * mask.unsqueeze(1)  # (B, L, L)
     z = z + block.tri_mul_out(z, mask=tri_mask)
     z = z + block.tri_mul_in(z, mask=tri_mask)
-    z = z + block.tri_att_start(z, mask=tri_mask, chunk_size=None)
-    z = z + block.tri_att_end(z, mask=tri_mask, chunk_size=None)
+    z = z + triangle_attention(block.tri_att_start, z, tri_mask, chunk)
+    z = z + triangle_attention(block.tri_att_end, z, tri_mask, chunk)
     return s, block.mlp_pair(z)
 
 
 class TrunkPass(nn.Module):
-    """(s_s_0, recycle_s, recycle_z, recycle_backbone, residx, mask) -> (s_s, s_z): one recycling pass."""
+    """(s_s_0, recycle_s, recycle_z, recycle_backbone, residx, mask) -> (s_s, s_z): one recycling pass.
 
-    def __init__(self, trunk: nn.Module) -> None:
+    `chunk`: rows per triangle-attention chunk, None for unchunked (the reference's default).
+    """
+
+    def __init__(self, trunk: nn.Module, chunk: int | None = None) -> None:
         super().__init__()
-        self.trunk = trunk
+        self.trunk, self.chunk = trunk, chunk
 
     def forward(self, s_s_0, recycle_s, recycle_z, recycle_backbone, residx, mask):
         t = self.trunk
@@ -74,5 +103,5 @@ class TrunkPass(nn.Module):
         z = t.recycle_z_norm(recycle_z) + t.recycle_disto(bins)
         z = z + relative_position(t.pairwise_positional_embedding, residx, mask)
         for block in t.blocks:
-            s, z = block_forward(block, s, z, mask)
+            s, z = block_forward(block, s, z, mask, self.chunk)
         return s, z

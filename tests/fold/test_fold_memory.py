@@ -1,8 +1,6 @@
 """The folding memory estimate scales as L^2 / L^3, bounds a measured run, and refuses clearly."""
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 
 import pytest
@@ -45,38 +43,10 @@ def test_fold_refuses_before_running(tiny_parts) -> None:
     assert fold(tiny_parts, "A" * 30, num_recycles=0, memory_limit=need).passes == 1
 
 
-_MEASURE = r"""
-import json, sys
-import numpy as np, onnxruntime as ort
-
-def status(key):
-    with open("/proc/self/status") as fh:
-        return next(int(line.split()[1]) * 1024 for line in fh if line.startswith(key))
-
-path, n, c_s, c_z = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-opts = ort.SessionOptions(); opts.intra_op_num_threads = 1
-sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
-rng = np.random.default_rng(0)
-feeds = {"s_s_0": rng.standard_normal((1, n, c_s), dtype=np.float32),
-         "recycle_s": rng.standard_normal((1, n, c_s), dtype=np.float32),
-         "recycle_z": rng.standard_normal((1, n, n, c_z), dtype=np.float32),
-         "recycle_backbone": rng.standard_normal((1, n, 3, 3), dtype=np.float32),
-         "residx": np.arange(n)[None], "mask": np.ones((1, n), np.float32)}
-with open("/proc/self/clear_refs", "w") as fh:
-    fh.write("5")  # reset the peak-RSS watermark (VmHWM) to the current RSS
-base = status("VmRSS:")
-sess.run(None, feeds)
-print(json.dumps(status("VmHWM:") - base))
-"""
-
-
 @pytest.mark.skipif(sys.platform != "linux", reason="reads /proc/self/status")
-def test_trunk_estimate_bounds_measured_peak(tiny_pack, tiny_parts) -> None:
+def test_trunk_estimate_bounds_measured_peak(tiny_pack, tiny_parts, trunk_peak) -> None:
     n, arch = 160, tiny_parts.architecture
-    proc = subprocess.run([sys.executable, "-c", _MEASURE, str(tiny_pack / "trunk.onnx"), str(n), str(arch["c_s"]),
-                           str(arch["c_z"])], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    measured = json.loads(proc.stdout)
+    measured = trunk_peak(tiny_pack, n)
     est = estimate(arch, n, 0)
     bound = part_activations(arch, n)["trunk"] + est.held
     assert measured <= bound, (measured, bound)

@@ -3,8 +3,10 @@
 Float32, batch 1, parts run one at a time (app/core/fold/driver.py). Per part, the largest live
 activations (counted in floats, L residues):
 
-    trunk      triangle attention logits, bias sum and softmax: 3 * H_z * L^3, H_z = c_z / pairwise_head_width
-               pair tensors (z, LayerNorm, projections, gates, 4*c_z MLP): 24 * c_z * L^2
+    trunk      triangle attention logits, bias sum and softmax: 3 * H_z * L^2 * R, H_z = c_z / pairwise_head_width,
+               R = L unchunked or min(chunk_size, L) rows per chunk (the pack's `chunk_size`)
+               pair tensors (z, LayerNorm, projections, gates, 4*c_z MLP): 24 * c_z * L^2, plus
+               8 * c_z * L^2 when chunked (padded q/k/v and the stacked chunk outputs)
     structure  IPA point terms H * (6 P_qk + 3 P_v + 4) * L^2, pair inputs c_z + 3 c_zm per pair
     heads      ptm and distogram logits, symmetrised: 5 * 64 * L^2, plus 2 * c_z * L^2
     lm         ESM-2 attention 3 * heads * T^2 and 16 * E * T, T = L + 2
@@ -54,8 +56,10 @@ def part_activations(arch: dict, length: int) -> dict[str, int]:
     h_z = c_z // arch["pairwise_head_width"]
     ipa = arch["ipa_heads"] * (6 * arch["ipa_qk_points"] + 3 * arch["ipa_v_points"] + 4)
     t = n + 2
+    chunk = arch.get("chunk_size")
+    rows, pair = (n, 24) if not chunk else (min(chunk, n), 32)
     floats = {
-        "trunk": 3 * h_z * n ** 3 + 24 * c_z * n ** 2 + 8 * arch["c_s"] * n,
+        "trunk": 3 * h_z * rows * n ** 2 + pair * c_z * n ** 2 + 8 * arch["c_s"] * n,
         "structure": (ipa + c_z + 3 * arch["c_zm"]) * n ** 2 + 16 * arch["c_sm"] * n,
         "heads": (5 * 64 + 2 * c_z) * n ** 2,
         "lm": 3 * arch["esm_attention_heads"] * t ** 2 + 16 * arch["esm_embed_dim"] * t,
