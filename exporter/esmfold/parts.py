@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import io
 import logging
+import tempfile
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import onnx
 
 from ..onnx_builder import IR_VERSION
+from ..onnx_io import EXTERNAL_DATA_LIMIT
 from .chunking import DOMAIN
 from .heads import HeadsPass
 from .lm_graph import build_lm
@@ -86,22 +89,31 @@ def wrapper(model, part: str, chunk: int | None = None):
     raise KeyError(f"part {part!r} is not traced (known: trunk, structure, heads)")
 
 
-def export_part(model, part: str, chunk: int | None = None) -> onnx.ModelProto:
-    """One part as an ONNX model with dynamic batch and length axes (`chunk`: trunk only, see TrunkPass)."""
+def export_part(model, part: str, chunk: int | None = None, via_file_above: int = EXTERNAL_DATA_LIMIT
+                ) -> onnx.ModelProto:
+    """One part as an ONNX model with dynamic batch and length axes (`chunk`: trunk only, see TrunkPass).
+
+    Parts whose weights pass `via_file_above` bytes (ESMFold's trunk is ~2.7 GB) are traced into a
+    temporary file, where the exporter writes external data past protobuf's 2 GB, and read back.
+    """
     if part == "lm":
         return build_lm(model)
     import torch
 
     spec = PARTS[part]
+    module = wrapper(model, part, chunk)
     axes = {n: {0: "batch", 1: "length", 2: "length"} if n in PAIR_TENSORS else {0: "batch", 1: "length"}
             for n in spec.inputs + spec.outputs}
-    buf = io.BytesIO()
-    with export_patches(), warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # TracerWarnings about python-side shape checks
-        torch.onnx.export(wrapper(model, part, chunk), tuple(example_inputs(model, part).values()), buf,
-                          dynamo=False, opset_version=TRACE_OPSET, input_names=list(spec.inputs),
-                          output_names=list(spec.outputs), dynamic_axes=axes, custom_opsets={DOMAIN: 1})
-    proto = onnx.load_from_string(buf.getvalue())
+    nbytes = sum(p.numel() * p.element_size() for p in module.parameters())
+    with tempfile.TemporaryDirectory(prefix="edgefold-trace-") as tmp:
+        target = str(Path(tmp) / spec.file) if nbytes > via_file_above else io.BytesIO()
+        with export_patches(), warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # TracerWarnings about python-side shape checks
+            torch.onnx.export(module, tuple(example_inputs(model, part).values()), target,
+                              dynamo=False, opset_version=TRACE_OPSET, input_names=list(spec.inputs),
+                              output_names=list(spec.outputs), dynamic_axes=axes, custom_opsets={DOMAIN: 1})
+        proto = (onnx.load_from_string(target.getvalue()) if isinstance(target, io.BytesIO)
+                 else onnx.load(target))  # external data, if any, is read into memory here
     proto.ir_version = min(proto.ir_version, IR_VERSION)
     proto.graph.name = f"esmfold_{part}"
     log.info("exported %s: %d nodes", spec.file, len(proto.graph.node))
