@@ -76,7 +76,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="ESMFold: recycles when calibrating and verifying (default: the model's max_recycles)")
     p.add_argument("--chunk-size", type=int, default=None,
                    help="ESMFold: rows per triangle-attention chunk in the trunk (as ESMFold's set_chunk_size): "
-                        "peak memory grows with L^2 * chunk instead of L^3; default unchunked")
+                        "peak memory grows with L^2 * chunk instead of L^3; 0 = unchunked; "
+                        "default: the checkpoint's trunk chunk_size")
     p.add_argument("--esm-weights", type=Path, default=None,
                    help="ESMFold from fair-esm's .pt: the ESM-2 checkpoint it needs (esm2_t36_3B_UR50D.pt)")
     p.add_argument("--name", help="model name in the manifest (default: from the checkpoint)")

@@ -29,6 +29,16 @@ def option(args: argparse.Namespace, name: str):
     return FOLD_DEFAULTS[name] if value is None else value
 
 
+def chunk_size(args: argparse.Namespace, model) -> int | None:
+    """--chunk-size N (0: unchunked); without it, the checkpoint's own trunk.chunk_size, as the reference runs."""
+    value = getattr(args, "chunk_size", None)
+    if value is None:
+        value = getattr(model.trunk, "chunk_size", None)
+    if value is not None and value < 0:
+        raise ValueError(f"--chunk-size must be >= 0 (0: unchunked), got {value}")
+    return value or None
+
+
 def run_folding(args: argparse.Namespace, progress=None) -> int:
     """The folding branch of exporter.cli.run (same arguments; see its --help)."""
     from .export import FOLD_SCHEMES, FoldExporter, FoldExportOptions
@@ -47,7 +57,7 @@ def run_folding(args: argparse.Namespace, progress=None) -> int:
     options = FoldExportOptions(calibration_size=option(args, "calibration_size"), max_residues=max_res,
                                 verify_sequences=heldout, num_recycles=getattr(args, "recycles", None),
                                 threads=args.threads, observer=args.observer,
-                                chunk_size=getattr(args, "chunk_size", None),
+                                chunk_size=chunk_size(args, model),
                                 calibration_source=str(args.calibration), license=args.license,
                                 credits=args.credits)
     print("exporting the four ONNX parts ...", file=sys.stderr)

@@ -111,7 +111,8 @@ def export_part(model, part: str, chunk: int | None = None, via_file_above: int 
             warnings.simplefilter("ignore")  # TracerWarnings about python-side shape checks
             torch.onnx.export(module, tuple(example_inputs(model, part).values()), target,
                               dynamo=False, opset_version=TRACE_OPSET, input_names=list(spec.inputs),
-                              output_names=list(spec.outputs), dynamic_axes=axes, custom_opsets={DOMAIN: 1})
+                              output_names=list(spec.outputs), dynamic_axes=axes,
+                              custom_opsets={DOMAIN: 1} if chunk and part == "trunk" else None)
         proto = (onnx.load_from_string(target.getvalue()) if isinstance(target, io.BytesIO)
                  else onnx.load(target))  # external data, if any, is read into memory here
     proto.ir_version = min(proto.ir_version, IR_VERSION)

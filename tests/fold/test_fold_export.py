@@ -54,3 +54,31 @@ def test_unknown_folding_scheme_names_it(tiny_model, tmp_path, capsys) -> None:
     assert main([str(tmp_path / "m"), "--schemes", "int4", "--out", str(tmp_path / "packs")]) == 2
     assert "int4" in capsys.readouterr().err
     assert not (tmp_path / "packs").exists()
+
+
+def test_chunk_size_flag_reaches_the_pack(exported, tmp_path) -> None:
+    _, args = exported
+    out = tmp_path / "chunked"
+    args = [a for a in args] + ["--chunk-size", "4"]
+    args[args.index("--out") + 1], args[args.index("--schemes") + 1] = str(out), "fp32"
+    assert main(args) == 0
+    manifest = json.loads((out / "fp32" / "manifest.json").read_text())
+    assert manifest["architecture"]["chunk_size"] == 4
+    assert manifest["accuracy"]["ca_rmsd"] < 1e-3  # chunked pack vs unchunked torch
+    import onnx
+
+    trunk = onnx.load(str(out / "fp32" / "trunk.onnx"))
+    assert sum(n.op_type == "Loop" for n in trunk.graph.node) == 4
+
+
+def test_chunk_size_defaults_to_the_checkpoint_and_zero_turns_it_off() -> None:
+    from types import SimpleNamespace
+
+    from exporter.esmfold.cli import chunk_size
+
+    model = SimpleNamespace(trunk=SimpleNamespace(chunk_size=128))
+    assert chunk_size(SimpleNamespace(chunk_size=None), model) == 128
+    assert chunk_size(SimpleNamespace(chunk_size=0), model) is None
+    assert chunk_size(SimpleNamespace(chunk_size=32), model) == 32
+    with pytest.raises(ValueError, match="--chunk-size"):
+        chunk_size(SimpleNamespace(chunk_size=-1), model)
