@@ -5,9 +5,10 @@ weights takes, at the real trunk size (about 690M parameters, 2.7 GB fp32): trac
 file with external data, write the pack (trunk.onnx + trunk.onnx.data), open it with the app's
 loader and compare with torch: the trunk part on random inputs (SQNR) and a whole fold
 (CA RMSD, max all-atom deviation). The language model is ESM-2-3B-wide but shallow (--lm-layers):
-its own >2 GB path is the ESM-2 one, already used for ESM-2 650M (2.6 GB).
+its own >2 GB path is the ESM-2 one, already used for ESM-2 650M (2.6 GB). With --scheme int8 or
+pwlq8 the pack is calibrated (assets/calibration, length-uniform) and quantized at that size too.
 
-    python -m bench.export_fullsize --work bench/.work/fullsize --length 32 [--chunk-size 16]
+    python -m bench.export_fullsize --work bench/.work/fullsize --length 32 [--chunk-size 16] [--scheme int8]
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import emit, memory_kb, utc_now
+from .common import CALIBRATION, emit, memory_kb, utc_now
 from .fold_packs import ESMFOLD_V1
 
 
@@ -46,11 +47,26 @@ def trunk_sqnr(model, parts, length: int) -> float:
     return min(sqnr_db(r.numpy(), got[n]) for n, r in zip(("s_s", "s_z"), ref))
 
 
+def write_pack(model, args: argparse.Namespace) -> Path:
+    """fp32: the parts as exported; otherwise calibrated and quantized by the exporter's FoldExporter."""
+    from exporter.esmfold.export import FoldExporter, FoldExportOptions
+    from exporter.esmfold.pack import write_folding_pack
+    from exporter.sequences import read_sequences
+
+    out = Path(args.work) / args.scheme
+    if args.scheme == "fp32":
+        return write_folding_pack(model, out, "esmfold-v1-size-random", chunk_size=args.chunk_size)
+    options = FoldExportOptions(calibration_size=args.calibration_size, max_residues=args.calibration_residues,
+                                num_recycles=1, threads=args.threads, chunk_size=args.chunk_size,
+                                calibration_source=str(CALIBRATION))
+    exporter = FoldExporter(model, "esmfold-v1-size-random", read_sequences(CALIBRATION), options)
+    return exporter.export(args.scheme, out).path
+
+
 def run(args: argparse.Namespace) -> dict:
     from app.core.fold.driver import fold
     from app.core.fold.parts import open_parts
     from exporter.esmfold.export import compare, torch_fold
-    from exporter.esmfold.pack import write_folding_pack
 
     from .sequences import random_sequence
 
@@ -59,7 +75,7 @@ def run(args: argparse.Namespace) -> dict:
     trunk_params = sum(p.numel() for p in model.trunk.parameters()) - sum(
         p.numel() for p in model.trunk.structure_module.parameters())
     t_build = time.perf_counter() - t0
-    pack = write_folding_pack(model, Path(args.work) / "pack", "esmfold-v1-size-random", chunk_size=args.chunk_size)
+    pack = write_pack(model, args)
     t_export = time.perf_counter() - t0 - t_build
     files = {p.name: p.stat().st_size for p in sorted(pack.iterdir())}
     parts = open_parts(pack, threads=args.threads)
@@ -68,7 +84,7 @@ def run(args: argparse.Namespace) -> dict:
     result = fold(parts, seq, num_recycles=0)
     t_fold = time.perf_counter() - t1
     metrics = compare(result, torch_fold(model, seq, 0), seq)
-    return {"when": utc_now(), "lm_layers": args.lm_layers, "trunk_blocks": args.trunk_blocks,
+    return {"when": utc_now(), "scheme": args.scheme, "lm_layers": args.lm_layers, "trunk_blocks": args.trunk_blocks,
             "trunk_parameters": int(trunk_params), "chunk_size": args.chunk_size, "length": args.length,
             "build_s": round(t_build, 1), "export_s": round(t_export, 1), "ort_fold_s": round(t_fold, 1),
             "files_bytes": files, "trunk_sqnr_db": round(trunk_sqnr(model, parts, args.length), 1),
@@ -78,12 +94,12 @@ def run(args: argparse.Namespace) -> dict:
 def markdown(r: dict) -> str:
     files = ", ".join(f"{k} {v / 1e9:.3f} GB" for k, v in r["files_bytes"].items() if v > 1e6)
     return "\n".join([
-        f"# Full-size trunk export ({r['when']})", "",
+        f"# Full-size trunk export, {r['scheme']} ({r['when']})", "",
         f"Trunk {r['trunk_blocks']} blocks, {r['trunk_parameters'] / 1e6:.0f}M parameters, random weights; "
         f"LM ESM-2 3B width x {r['lm_layers']} layers; chunk size {r['chunk_size']}.", "",
         "| step | result |", "|---|---|",
         f"| build model (torch) | {r['build_s']} s |",
-        f"| export pack (trace to file, external data) | {r['export_s']} s; {files} |",
+        f"| export pack (trace to file, external data; {r['scheme']}) | {r['export_s']} s; {files} |",
         f"| trunk part vs torch, L={r['length']} | SQNR {r['trunk_sqnr_db']} dB |",
         f"| fold, 1 pass, L={r['length']}: onnxruntime | {r['ort_fold_s']} s |",
         f"| fold vs torch fp32 | CA RMSD {r['ca_rmsd']:.4f} A, max atom deviation {r['max_atom_deviation']:.4f} A, "
@@ -99,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trunk-blocks", type=int, default=ESMFOLD_V1["trunk"]["num_blocks"])
     p.add_argument("--length", type=int, default=32)
     p.add_argument("--chunk-size", type=int, default=None)
+    p.add_argument("--scheme", choices=("fp32", "int8", "pwlq8", "dynamic-int8"), default="fp32")
+    p.add_argument("--calibration-size", type=int, default=4, help="calibration sequences (quantized schemes)")
+    p.add_argument("--calibration-residues", type=int, default=64, help="calibration sequences cropped to this")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", type=Path)
     p.add_argument("--md", type=Path)
