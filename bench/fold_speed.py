@@ -53,6 +53,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--pwlq-split", choices=("default", "never", "auto", "always"), default="always",
                    help="pwlq8 Linear split policy (default 'always', as bench.speed: random weights make "
                         "'auto' split nothing, trained weights get the split)")
+    p.add_argument("--keep-arenas", action="store_true",
+                   help="keep onnxruntime arenas between runs (default: shrink them after each run, so that idle "
+                        "workers do not hold GBs: four at L=384 outgrow 24 GB)")
     p.add_argument("--json", type=Path, help="write raw numbers here")
     p.add_argument("--md", type=Path, help="also write the markdown report here")
     return p.parse_args(argv)
@@ -73,8 +76,8 @@ class FoldWorker(Worker):
                                      text=True, bufsize=1)
         self.info = self._read()
 
-    def fold(self, length: int) -> dict:
-        return self._ask({"length": length})
+    def fold(self, length: int, release: bool = True) -> dict:
+        return self._ask({"length": length, "release": release})
 
 
 def build_packs(model: FoldBenchModel, schemes: list[str], args) -> dict[str, dict]:
@@ -105,14 +108,14 @@ def start_workers(model: FoldBenchModel, packs: dict[str, dict], args) -> dict[s
     return workers
 
 
-def time_interleaved(workers: dict[str, FoldWorker], lengths: list[int], args) -> dict:
+def time_interleaved(workers: dict[str, FoldWorker], lengths: list[int], args, loads: dict | None = None) -> dict:
     """{variant: {L: {"seconds": {stage: [per repetition]}, "peak_kb": {stage: max over all runs}}}}."""
     names = list(workers)
     runs = {n: {L: {"seconds": {s: [] for s in STAGES}, "peak_kb": dict.fromkeys(STAGES, 0)} for L in lengths}
             for n in names}
 
     def record(n: str, L: int, timed: bool) -> None:
-        r, d = workers[n].fold(L), runs[n][L]
+        r, d = workers[n].fold(L, not args.keep_arenas), runs[n][L]
         for s in STAGES:
             d["peak_kb"][s] = max(d["peak_kb"][s], r["peak_kb"][s])
             if timed:
@@ -126,6 +129,8 @@ def time_interleaved(workers: dict[str, FoldWorker], lengths: list[int], args) -
             for n in names[rep % len(names):] + names[:rep % len(names)]:
                 time.sleep(args.pause)
                 record(n, L, True)
+        if loads is not None:  # 1-min load average after each length: other jobs distort torch's OpenMP most
+            loads[L] = load_average()
         log.info("L=%d: %s", L, ", ".join(f"{n} " + "/".join(f"{median(runs[n][L]['seconds'][s]):.2f}"
                                                                for s in STAGES) + " s" for n in names))
     return runs
@@ -193,12 +198,19 @@ def targets(summary: dict, lengths: list[int]) -> list[list]:
     return rows
 
 
-def method(model: FoldBenchModel) -> str:
+ARENAS = {True: "it is kept too (--keep-arenas)",
+          False: "each worker shrinks its sessions' arenas (RunOptions memory.enable_memory_arena_shrinkage) so "
+                 "that idle workers hold only their weights: every run starts from a cold arena, whose page faults "
+                 "count in the onnxruntime times (the high side)"}
+
+
+def method(model: FoldBenchModel, keep: bool = False) -> str:
     f = factors(model)
     return (f"Bench model: {model.preset} widths, random weights, LM {model.lm_layers} of {model.full_lm_layers} "
             f"layers, trunk {model.trunk_blocks} of {model.full_trunk_blocks} blocks, structure module in full "
-            f"(one block's weights run {PRESETS[model.preset]['structure']['num_blocks']} times). Times are of one fold at FULL depth, estimated: lm = measured x "
-            f"{f['lm']:g} ({model.full_lm_layers}/{model.lm_layers}); trunk = one measured pass x "
+            f"(one block's weights run {PRESETS[model.preset]['structure']['num_blocks']} times). Times are of one "
+            f"fold at FULL depth, estimated: lm = measured x {f['lm']:g} ({model.full_lm_layers}/{model.lm_layers}); "
+            f"trunk = one measured pass x "
             f"{model.full_trunk_blocks}/{model.trunk_blocks} x {model.max_recycles} passes (= x {f['trunk']:g}; "
             f"num_recycles=None runs max_recycles={model.max_recycles} passes in HF and app/core/fold); structure = "
             f"measured x {model.max_recycles} (it runs after every pass); heads = measured once; total = sum. The "
@@ -210,15 +222,17 @@ def method(model: FoldBenchModel) -> str:
             f"4 bytes per parameter (plus, in lm, the 2 x (36 - n) extra hidden states HF stacks); onnxruntime the "
             f"RSS growth when the lm / trunk session alone is created (after malloc_trim) x the layers' share of "
             f"that part's parameters x (full/reduced - 1). The per-session fixed overhead is scaled too: high "
-            f"side. MiB = 2^20, GiB = 2^30 bytes.")
+            f"side. MiB = 2^20, GiB = 2^30 bytes.\n\nArenas: within a run onnxruntime keeps its arena across "
+            f"stages, as in the app; between runs {ARENAS[keep]}.")
 
 
 def report(model: FoldBenchModel, summary: dict, load: dict, packs: dict, lengths: list[int], meta: dict) -> str:
     parts = [f"CPU: {cpu_line(meta['cpu'])}", "",
              f"{meta['threads']} threads, batch 1, median of {meta['repeats']} interleaved repetitions "
              f"({meta['warmup']} warm-up); onnxruntime {meta['onnxruntime']}, torch {meta['torch']}; {meta['date']}; "
-             f"1-min load average {meta['load_average_start']:.2f} at start, {meta['load_average_end']:.2f} at end",
-             "", method(model), ""]
+             f"1-min load average {meta['load_average_start']:.2f} at start, {meta['load_average_end']:.2f} at end, "
+             "after each length " + ", ".join(f"L={k}: {v:.2f}" for k, v in meta["load_average_after_length"].items()),
+             "", method(model, meta.get("keep_arenas", False)), ""]
     rows, mem_rows = [], []
     for L in lengths:
         for n, by_len in summary.items():
@@ -268,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     lengths = [int(x) for x in args.lengths.split(",") if x]
     meta = {"cpu": cpu_info(), "threads": args.threads, "repeats": args.repeats, "warmup": args.warmup,
-            "pause_s": args.pause, "date": utc_now(), "command": "python -m bench.fold_speed " + " ".join(argv),
+            "pause_s": args.pause, "keep_arenas": args.keep_arenas, "date": utc_now(),
+            "command": "python -m bench.fold_speed " + " ".join(argv),
             "model": {"preset": model.preset, "lm_layers": model.lm_layers, "trunk_blocks": model.trunk_blocks,
                       "full_lm_layers": model.full_lm_layers, "full_trunk_blocks": model.full_trunk_blocks,
                       "passes": model.max_recycles, "seed": model.seed, "widths": PRESETS[model.preset]},
@@ -276,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     packs = build_packs(model, schemes, args) if schemes else {}
     workers = start_workers(model, packs, args)
     try:
-        runs = time_interleaved(workers, lengths, args)
+        runs = time_interleaved(workers, lengths, args, meta.setdefault("load_average_after_length", {}))
         memory = {n: w.quit() for n, w in workers.items()}
     finally:
         for w in workers.values():

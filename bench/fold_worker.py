@@ -2,7 +2,8 @@
 
 Protocol (JSON lines): after loading the worker prints {"ready": ...}; each request {"length": L}
 runs the four stages once on the inputs `stage_inputs(L, ...)` (identical in every worker) and
-answers {"seconds": {stage: s}, "peak_kb": {stage: VmHWM}, "start_kb": {stage: VmRSS}}. Before
+answers {"seconds": {stage: s}, "peak_kb": {stage: VmHWM}, "start_kb": {stage: VmRSS}}; with
+"release": true it then returns freed memory (onnxruntime: arena shrinkage run per session). Before
 each stage freed heap is returned (malloc_trim) and the peak-RSS mark is reset (writing "5" to
 /proc/self/clear_refs), so a stage's VmHWM is the process's resident peak during that stage
 (weights of every part, the stage inputs, its activations, and for onnxruntime its arena).
@@ -120,8 +121,24 @@ def load_pack(pack: Path, threads: int) -> tuple[dict, dict, dict]:
     parts = open_parts(pack, threads)
     arch = parts.architecture
     stages = {p: (lambda feeds, p=p: parts.run(p, feeds)) for p in STAGES}
-    return (stages, {"c_s": arch["c_s"], "c_z": arch["c_z"], "c_sm": arch["c_sm"]},
-            {"weight_bytes": parts.weight_bytes, "part_load_growth_kb": growth})
+    dims = {"c_s": arch["c_s"], "c_z": arch["c_z"], "c_sm": arch["c_sm"]}
+    stages["release"] = arena_release(parts.sessions, dims)
+    return stages, dims, {"weight_bytes": parts.weight_bytes, "part_load_growth_kb": growth}
+
+
+def arena_release(sessions: dict, dims: dict) -> Callable[[], None]:
+    """A callable that shrinks every session's memory arena (one 2-residue run with arena shrinkage on)."""
+    import onnxruntime as ort
+
+    opts = ort.RunOptions()
+    opts.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+    feeds = stage_inputs(2, **dims)
+
+    def release() -> None:
+        for name in STAGES:
+            sessions[name].run(None, feeds[name], opts)
+        reset_peak()
+    return release
 
 
 def reset_peak() -> bool:
@@ -183,7 +200,10 @@ def main(argv: list[str] | None = None) -> int:
         if length not in cache:
             cache.clear()
             cache[length] = stage_inputs(length, **dims)
-        print(json.dumps(run_stages(stages, cache[length])), flush=True)
+        result = run_stages(stages, cache[length])
+        if req.get("release"):  # give memory back before the other variants run
+            stages.get("release", reset_peak)()
+        print(json.dumps(result), flush=True)
     return 0
 
 
