@@ -148,13 +148,14 @@ def force_pwlq_split(policy: str | None) -> None:
 
 
 def build(model: FoldBenchModel, schemes: list[str], work: Path, calibration: list[str], size: int,
-          max_residues: int, split: str | None) -> list[dict]:
-    """Export (or reuse) work/<tag>/<scheme> for every scheme."""
+          max_residues: int, split: str | None, chunk: int | None = None, softmax: bool = True) -> list[dict]:
+    """Export (or reuse) work/<tag>[-c<chunk>][-nosm]/<scheme> for every scheme."""
     from .packs import cached_pack, pack_key
 
-    model_id = json.dumps({**asdict(model), "widths": PRESETS[model.preset], "split": split}, sort_keys=True)
+    model_id = json.dumps({**asdict(model), "widths": PRESETS[model.preset], "split": split, "chunk": chunk,
+                           "softmax": softmax}, sort_keys=True)
     key = pack_key(model_id, calibration, size, False, max_residues)
-    out = work / model.tag
+    out = work / (model.tag + (f"-c{chunk}" if chunk else "") + ("" if softmax else "-nosm"))
     todo = [s for s in schemes if not cached_pack(out / s, key)]
     if todo:
         from exporter.esmfold.export import FoldExporter, FoldExportOptions
@@ -162,6 +163,7 @@ def build(model: FoldBenchModel, schemes: list[str], work: Path, calibration: li
         force_pwlq_split(split)
         torch_model = model.build()
         options = FoldExportOptions(calibration_size=size, max_residues=max_residues, calibration_source="bench",
+                                    chunk_size=chunk, softmax=softmax,
                                     extra_manifest={"bench_key": key, "bench_params": param_counts(torch_model)})
         exporter = FoldExporter(torch_model, model.tag, calibration, options)
         for scheme in todo:
@@ -185,13 +187,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calibration-size", type=int, default=4)
     p.add_argument("--max-residues", type=int, default=128)
     p.add_argument("--pwlq-split", choices=("default", "never", "auto", "always"), default="always")
+    p.add_argument("--chunk-size", type=int, default=0, help="rows per triangle-attention chunk (0: unchunked)")
+    p.add_argument("--no-softmax-quant", action="store_true", help="no fake-quant on Softmax inputs")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     model = FoldBenchModel(args.preset, args.lm_layers, args.trunk_blocks, args.seed)
     calibration = calibration_sequences(args.calibration, args.calibration_size, args.seed)
     split = None if args.pwlq_split == "default" else args.pwlq_split
     for info in build(model, [s for s in args.schemes.split(",") if s], args.work, calibration,
-                      args.calibration_size, args.max_residues, split):
+                      args.calibration_size, args.max_residues, split, args.chunk_size or None,
+                      not args.no_softmax_quant):
         print(json.dumps(info), flush=True)
     return 0
 
