@@ -51,3 +51,48 @@ def test_trunk_estimate_bounds_measured_peak(tiny_pack, tiny_parts, trunk_peak) 
     bound = part_activations(arch, n)["trunk"] + est.held
     assert measured <= bound, (measured, bound)
     assert bound < 4 * measured, (measured, bound)  # an upper bound, not a wild one
+
+
+_AFTER_TRUNK = r"""
+import json, sys
+import numpy as np
+import app.core.fold.parts as P
+
+if sys.argv[2] == "off":
+    P.SHRINK_AFTER = ()
+parts = P.open_parts(sys.argv[1], threads=1)
+n, a = 160, parts.architecture
+rng = np.random.default_rng(0)
+feeds = {"s_s_0": rng.standard_normal((1, n, a["c_s"]), dtype=np.float32),
+         "recycle_s": rng.standard_normal((1, n, a["c_s"]), dtype=np.float32),
+         "recycle_z": rng.standard_normal((1, n, n, a["c_z"]), dtype=np.float32),
+         "recycle_backbone": rng.standard_normal((1, n, 3, 3), dtype=np.float32),
+         "residx": np.arange(n)[None], "mask": np.ones((1, n), np.float32)}
+
+def rss():
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmRSS:"))
+
+before = rss()
+out = parts.run("trunk", feeds)
+del out
+print(json.dumps(rss() - before))
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc/self/status")
+def test_trunk_hands_its_arena_back_before_the_next_part(tiny_pack) -> None:
+    """The next part must not start on top of the trunk's L^3 arena (the estimate counts one part at a time)."""
+    import json
+    import subprocess
+
+    def kept(mode: str) -> int:
+        proc = subprocess.run([sys.executable, "-c", _AFTER_TRUNK, str(tiny_pack), mode], capture_output=True,
+                              text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return json.loads(proc.stdout)
+
+    on, off = kept("on"), kept("off")
+    peak = part_activations(json.loads((tiny_pack / "manifest.json").read_text())["architecture"], 160)["trunk"]
+    assert off > peak / 4, (off, peak)  # without shrinkage the arena stays
+    assert on < off / 4, (on, off)

@@ -11,6 +11,16 @@ import onnxruntime as ort
 
 log = logging.getLogger(__name__)
 PART_NAMES = ("lm", "trunk", "structure", "heads")
+# Parts whose activations are large (trunk: L^2 and L^3; lm: the 3B stem): each run hands its
+# onnxruntime arena back when it ends, so the next part does not start on top of it. The memory
+# estimate (memory.py) counts one part's activations at a time and relies on this.
+SHRINK_AFTER = ("lm", "trunk")
+
+
+def _shrink_options() -> ort.RunOptions:
+    opts = ort.RunOptions()
+    opts.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+    return opts
 
 
 class FoldPackError(ValueError):
@@ -28,7 +38,8 @@ class FoldingParts:
     def run(self, part: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         sess = self.sessions[part]
         names = [o.name for o in sess.get_outputs()]
-        return dict(zip(names, sess.run(names, feeds)))
+        options = _shrink_options() if part in SHRINK_AFTER else None
+        return dict(zip(names, sess.run(names, feeds, options)))
 
     def dim(self, part: str, tensor: str) -> int:
         """The static last dimension of an input of a part (e.g. c_s of trunk's `s_s_0`)."""
