@@ -112,6 +112,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=None, help="keep the packs here (default: a temporary directory)")
     p.add_argument("--json", type=Path, default=None, help="write the full report (per target) here")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--chunk-size", type=int, default=None,
+                   help="rows per triangle-attention chunk in the packs (0: unchunked; default: the checkpoint's)")
     p.add_argument("-v", "--verbose", action="store_true")
     return p.parse_args(argv)
 
@@ -120,6 +122,7 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     try:
+        from .cli import chunk_size
         from .loaders import load_folding
 
         schemes = [s.strip() for s in args.schemes.split(",") if s.strip()]
@@ -130,7 +133,8 @@ def main(argv: list[str]) -> int:
         model = load_folding(args.weights, args.esm_weights)
         options = FoldExportOptions(calibration_size=args.calibration_size,
                                     max_residues=args.max_calibration_residues, num_recycles=args.recycles,
-                                    threads=args.threads, calibration_source=str(args.calibration))
+                                    threads=args.threads, calibration_source=str(args.calibration),
+                                    chunk_size=chunk_size(args, model))
         with tempfile.TemporaryDirectory(prefix="evaluate-fold-") as tmp:
             report = evaluate(model, targets, schemes, read_sequences(args.calibration), args.out or Path(tmp),
                               options)

@@ -36,7 +36,7 @@ def test_evaluate_fold_reports_tm_per_scheme(setup, capsys) -> None:
     out = setup / "report.json"
     assert main(["evaluate-fold", str(setup / "weights"), "--structures", str(setup / "structures"),
                  "--schemes", "fp32,int8", "--max-length", "40", "--recycles", "1", "--calibration",
-                 str(setup / "cal.fasta"), "--calibration-size", "2", "--json", str(out)]) == 0
+                 str(setup / "cal.fasta"), "--calibration-size", "2", "--chunk-size", "8", "--json", str(out)]) == 0
     table = capsys.readouterr().out
     assert "TM vs experiment" in table and "int8" in table
     report = json.loads(out.read_text())
