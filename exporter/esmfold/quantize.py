@@ -11,6 +11,9 @@ Forms: a Linear input runs as integer MatMuls (uniform QDQ, or for pwlq8 the exa
 quant's error model says PWLQ pays, else uniform); a LayerNorm or Softmax input has no integer
 consumer, so only the faithful fake-quant form applies (a simulation that costs time).
 dynamic-int8 quantizes the Linears of lm, trunk and structure at run time, nothing else.
+With a chunk size, the trunk's triangle-attention cores are placeholder nodes here (chunking.py):
+their Softmax is not in the main graph, so it is neither calibrated nor quantized; the models
+returned are expanded into standard ONNX Loops.
 """
 from __future__ import annotations
 
