@@ -131,22 +131,6 @@ def pack_info(path: Path, cached: bool) -> dict:
             "params": manifest.get("bench_params"), "cached": cached}
 
 
-def force_pwlq_split(policy: str | None) -> None:
-    """Make the folding exporter's quantize() use `policy` for pwlq8's Linear split (this process only).
-
-    FoldExportOptions has no split option; like bench.speed's --pwlq-split, random weights make the
-    scheme's "auto" policy split (almost) nothing, while trained weights get the split.
-    """
-    if policy is None:
-        return
-    import functools
-
-    from exporter import quantize as q
-    from exporter.esmfold import quantize as fq
-
-    fq.quantize = functools.partial(q.quantize, split=policy)
-
-
 def build(model: FoldBenchModel, schemes: list[str], work: Path, calibration: list[str], size: int,
           max_residues: int, split: str | None, chunk: int | None = None, softmax: bool = True) -> list[dict]:
     """Export (or reuse) work/<tag>[-c<chunk>][-nosm]/<scheme> for every scheme."""
@@ -160,10 +144,9 @@ def build(model: FoldBenchModel, schemes: list[str], work: Path, calibration: li
     if todo:
         from exporter.esmfold.export import FoldExporter, FoldExportOptions
 
-        force_pwlq_split(split)
         torch_model = model.build()
         options = FoldExportOptions(calibration_size=size, max_residues=max_residues, calibration_source="bench",
-                                    chunk_size=chunk, softmax=softmax,
+                                    chunk_size=chunk, softmax=softmax, pwlq_split=split,
                                     extra_manifest={"bench_key": key, "bench_params": param_counts(torch_model)})
         exporter = FoldExporter(torch_model, model.tag, calibration, options)
         for scheme in todo:

@@ -38,6 +38,7 @@ class FoldExportOptions:
     observer: str | None = None
     softmax: bool = True             # PTQ4Protein's Softmax-input quantizers on trunk and structure
     chunk_size: int | None = None    # rows per triangle-attention chunk (None: unchunked, as the reference)
+    pwlq_split: str | None = None    # pwlq8's Linear split policy (None: the scheme's "auto")
     calibration_source: str = ""
     license: str = ""
     credits: str = ""
@@ -101,7 +102,7 @@ class FoldExporter:
             raise ValueError(f"unknown scheme {scheme!r}; choose from {', '.join(FOLD_SCHEMES)}")
         needs_calibration = scheme in ("int8", "pwlq8")
         models, reports = quantize_parts(self.float_models, scheme, self.calibration if needs_calibration else None,
-                                         self.options.observer, self.options.softmax)
+                                         self.options.observer, self.options.softmax, self.options.pwlq_split)
         manifest = self._manifest(scheme, reports, needs_calibration)
         path = write_pack(Path(out_dir), models, manifest)
         accuracy = self.verify(path) if self.verify_sequences else {}
@@ -134,6 +135,7 @@ class FoldExporter:
         return {"name": self.name, "task": "folding", "architecture": self.architecture,
                 "residues": {"aatype_order": AF2_RESTYPES_WITH_X, "unknown": "X"}, "scheme": scheme,
                 "scheme_config": {"parts": config, "softmax_inputs": self.options.softmax,
+                                  "pwlq_split": self.options.pwlq_split or "auto",
                                   "float_parts": [p for p, r in reports.items() if not r.get("counts")]},
                 "onnx": {"parts": {p: spec.file for p, spec in PARTS.items()},
                          "inputs": {p: list(spec.inputs) for p, spec in PARTS.items()},

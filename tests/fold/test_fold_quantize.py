@@ -64,3 +64,13 @@ def test_calibration_recycles_at_least_once(setup) -> None:
     # one pass only would leave recycle_s / recycle_z all zero: no range for the recycling LayerNorms
     assert FoldCalibration(float_models, arch, CALIBRATION, 2, 64, num_recycles=0).num_recycles == 1
     assert FoldCalibration(float_models, arch, CALIBRATION, 2, 64, num_recycles=None).num_recycles is None
+
+
+def test_pwlq_split_policy_reaches_the_linears(setup) -> None:
+    float_models, _, calibration, _ = setup
+    _, never = quantize_parts(float_models, "pwlq8", calibration, split="never")
+    _, always = quantize_parts(float_models, "pwlq8", calibration, split="always")
+    for part in ("trunk", "structure"):
+        assert not any(k.startswith("linear/pwlq") for k in never[part]["counts"]), never[part]["counts"]
+        linears = len(linear_sites(normalize_linears(float_models[PARTS[part].file])[0]))
+        assert always[part]["counts"].get("linear/pwlq/split") == linears, always[part]["counts"]
