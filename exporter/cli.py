@@ -43,6 +43,27 @@ Other commands:
 """
 
 
+PLACEMENTS = ("linear", "layernorm", "softmax")
+
+
+def placement_arg(text: str) -> tuple[str, ...]:
+    """argparse type of --placement: a comma-separated subset of PLACEMENTS that includes linear."""
+    items = tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
+    unknown = [t for t in items if t not in PLACEMENTS]
+    if unknown or "linear" not in items:
+        raise argparse.ArgumentTypeError(f"placement {text!r}: use a comma-separated subset of "
+                                         f"{', '.join(PLACEMENTS)} that includes linear")
+    return items
+
+
+def esm2_placement(placement: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """ESM-2 packs have no Softmax quantizers: --placement softmax is refused for them."""
+    if placement is not None and "softmax" in placement:
+        raise ValueError("--placement softmax applies to ESMFold only (ESM-2 packs quantize Linear and "
+                         "LayerNorm inputs)")
+    return placement
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m exporter", description=DESCRIPTION,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -70,6 +91,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="pwlq8 on Linear inputs: auto (default; the exact two-grid split where the "
                         "Gaussian error model says it pays: most accurate, up to ~2x the int8 time), "
                         "never (PWLQ on LayerNorm inputs only: int8 speed), always")
+    p.add_argument("--placement", type=placement_arg, default=None,
+                   help="int8/pwlq8 activation quantizers, comma-separated from linear, layernorm, softmax "
+                        "(softmax: ESMFold's trunk and structure only). Default: PTQ4Protein's placement, "
+                        "linear,layernorm (+softmax for ESMFold); 'linear' alone is faster on CPU")
     p.add_argument("--contacts", action="store_true",
                    help="also write contacts.onnx (adds the contact-map output; about doubles the pack)")
     p.add_argument("--recycles", type=int, default=None,
@@ -152,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
     bar = Bar()
     options = ExportOptions(contacts=args.contacts, calibration_size=args.calibration_size,
                             verify_sequences=heldout, threads=args.threads, observer=args.observer,
-                            pwlq_split=args.pwlq_split,
+                            pwlq_split=args.pwlq_split, placement=esm2_placement(args.placement),
                             calibration_source=str(args.calibration), license=args.license,
                             credits=args.credits)
     exporter = Exporter(loaded, calibration, options, progress=bar)

@@ -28,6 +28,7 @@ class ExportOptions:
     threads: int | None = None
     observer: str | None = None         # override the schemes' range observer (see quantize.OBSERVERS)
     pwlq_split: str | None = None       # override pwlq8's Linear split policy (see quantize.SPLITS)
+    placement: tuple[str, ...] | None = None  # activation quantizers: ("linear",) or ("linear", "layernorm")
     calibration_source: str = "exporter.testing"
     license: str = ""
     credits: str = ""
@@ -74,7 +75,7 @@ class Exporter:
         report: dict = {}
         for name, model in self.float_models.items():
             models[name], report = quantize(model, scheme, self.calibrator, self.options.observer,
-                                             self.options.pwlq_split)
+                                             self.options.pwlq_split, self.options.placement)
         accuracy = verify(session(models["model.onnx"], self.options.threads), self.verify_sequences,
                           self.references, self.progress) if self.verify_sequences else {}
         manifest = self._manifest(scheme, report, accuracy, models)

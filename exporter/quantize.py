@@ -78,13 +78,16 @@ SPLITS = ("auto", "never", "always")
 
 
 def quantize(model: onnx.ModelProto, scheme: str, calibrator: Calibrator,
-             observer: str | None = None, split: str | None = None) -> tuple[onnx.ModelProto, dict]:
+             observer: str | None = None, split: str | None = None,
+             placement: tuple[str, ...] | None = None) -> tuple[onnx.ModelProto, dict]:
     """Apply `scheme` to a float model; returns the model and the per-site report for the manifest.
 
     `observer` overrides the scheme's range observer ("minmax", "percentile" or PTQ4Protein's
     top-k clipping "ptq4protein"); None keeps quant's default for the scheme. `split` overrides
     pwlq8's policy for Linear inputs: "auto" (the Gaussian error model decides per tensor),
     "never" (uniform Linear inputs, int8 speed) or "always" (exact two-grid split everywhere).
+    `placement` overrides where activations are quantized for int8 / pwlq8: ("linear",) or
+    ("linear", "layernorm") (the default: PTQ4Protein's Linear and LayerNorm inputs).
     """
     if scheme == "fp32":
         return model, {"scheme": "fp32", "sites": {}}
@@ -102,6 +105,10 @@ def quantize(model: onnx.ModelProto, scheme: str, calibrator: Calibrator,
         from dataclasses import replace
 
         config = replace(config, split=split)
+    if placement is not None and scheme in ("int8", "pwlq8"):
+        from dataclasses import replace
+
+        config = replace(config, placement=tuple(placement))
     sites = calibration_sites(model, config)
     stats = calibrator.stats(model, sites, config.observer) if sites else {}
     return apply_scheme(model, config, stats)

@@ -58,6 +58,7 @@ def run_folding(args: argparse.Namespace, progress=None) -> int:
                                 verify_sequences=heldout, num_recycles=getattr(args, "recycles", None),
                                 threads=args.threads, observer=args.observer,
                                 chunk_size=chunk_size(args, model), pwlq_split=getattr(args, "pwlq_split", None),
+                                placement=getattr(args, "placement", None),
                                 calibration_source=str(args.calibration), license=args.license,
                                 credits=args.credits)
     print("exporting the four ONNX parts ...", file=sys.stderr)

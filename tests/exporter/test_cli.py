@@ -63,3 +63,21 @@ def test_help_explains_models_and_schemes():
     assert res.returncode == 0
     for word in ("esm2_t33_650M_UR50D", "HuggingFace", "pwlq8", "dynamic-int8", "--calibration"):
         assert word in res.stdout
+
+
+def test_linear_placement_quantizes_linear_inputs_only(tmp_path):
+    fasta = write_fasta(tmp_path / "cal.fasta", SEQS)
+    res = run(tiny_checkpoint(tmp_path), "--schemes", "int8", "--out", tmp_path / "packs", "--calibration", fasta,
+              "--verify", fasta, "--calibration-size", "4", "--placement", "linear")
+    assert res.returncode == 0, res.stderr
+    manifest = json.loads((tmp_path / "packs" / "int8" / "manifest.json").read_text())
+    assert manifest["scheme_config"]["config"]["placement"] == ["linear"]
+    assert {s["kind"] for s in manifest["scheme_config"]["sites"]} == {"linear"}
+    assert 10 < manifest["accuracy"]["logits_sqnr_db"] < 80
+
+
+def test_bad_placements_are_errors_naming_them(tmp_path):
+    res = run(tiny_checkpoint(tmp_path), "--out", tmp_path / "p", "--placement", "layernorm")
+    assert res.returncode == 2 and "includes linear" in res.stderr
+    res = run(tiny_checkpoint(tmp_path), "--schemes", "int8", "--out", tmp_path / "p", "--placement", "linear,softmax")
+    assert res.returncode == 2 and "ESMFold only" in res.stderr and "Traceback" not in res.stderr

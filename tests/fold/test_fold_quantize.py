@@ -74,3 +74,15 @@ def test_pwlq_split_policy_reaches_the_linears(setup) -> None:
         assert not any(k.startswith("linear/pwlq") for k in never[part]["counts"]), never[part]["counts"]
         linears = len(linear_sites(normalize_linears(float_models[PARTS[part].file])[0]))
         assert always[part]["counts"].get("linear/pwlq/split") == linears, always[part]["counts"]
+
+
+def test_linear_only_placement_drops_layernorm_and_softmax_quantizers(setup) -> None:
+    float_models, _, calibration, _ = setup
+    _, reports = quantize_parts(float_models, "int8", calibration, placement=("linear",))
+    for part in ("lm", "trunk", "structure"):
+        counts = reports[part]["counts"]
+        assert counts.get("linear/uniform/qdq", 0) > 0, counts
+        assert not any(k.startswith(("layernorm/", "softmax_input/")) for k in counts), counts
+    _, with_softmax = quantize_parts(float_models, "int8", calibration, placement=("linear", "softmax"))
+    trunk = with_softmax["trunk"]["counts"]
+    assert trunk.get("softmax_input/uniform/fake_quant", 0) > 0 and not any(k.startswith("layernorm/") for k in trunk)
