@@ -57,6 +57,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="packs: rows per triangle-attention chunk (0: unchunked); torch stays unchunked")
     p.add_argument("--no-softmax-quant", action="store_true",
                    help="packs: no fake-quant on Softmax inputs (PTQ4Protein places one there)")
+    p.add_argument("--placement", default="", help="packs: exporter --placement, e.g. 'linear' (default: PTQ4Protein's)")
     p.add_argument("--keep-arenas", action="store_true",
                    help="keep onnxruntime arenas between runs (default: shrink them after each run, so that idle "
                         "workers do not hold GBs: four at L=384 outgrow 24 GB)")
@@ -92,6 +93,7 @@ def build_packs(model: FoldBenchModel, schemes: list[str], args) -> dict[str, di
            "--calibration-size", str(args.calibration_size), "--max-residues", str(args.calibration_max_residues),
            "--pwlq-split", args.pwlq_split, "--chunk-size", str(args.chunk_size)]
     cmd += ["--no-softmax-quant"] if args.no_softmax_quant else []
+    cmd += ["--placement", args.placement] if args.placement else []
     out = subprocess.run(cmd, cwd=REPO, env=_env(args.threads), stdout=subprocess.PIPE, text=True, check=True).stdout
     return {p["scheme"]: p for p in map(json.loads, (ln for ln in out.splitlines() if ln.startswith("{")))}
 
@@ -240,6 +242,7 @@ def report(model: FoldBenchModel, summary: dict, load: dict, packs: dict, length
              "", method(model, meta.get("keep_arenas", False)), "",
              f"Packs: triangle-attention chunk {meta.get('pack_chunk_size') or 'none (unchunked)'} rows; "
              f"Softmax-input fake-quant {'on (PTQ4Protein placement)' if meta.get('pack_softmax_quant', True) else 'off'}"
+             f"; activation quantizers: {meta.get('pack_placement', 'PTQ4Protein')}"
              f"; the torch fp32 reference is unchunked (fair-esm's default).", ""]
     rows, mem_rows = [], []
     for L in lengths:
@@ -292,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"cpu": cpu_info(), "threads": args.threads, "repeats": args.repeats, "warmup": args.warmup,
             "pause_s": args.pause, "keep_arenas": args.keep_arenas, "date": utc_now(),
             "pack_chunk_size": args.chunk_size or None, "pack_softmax_quant": not args.no_softmax_quant,
+            "pack_placement": args.placement or "PTQ4Protein (linear, layernorm, softmax)",
             "command": "python -m bench.fold_speed " + " ".join(argv),
             "model": {"preset": model.preset, "lm_layers": model.lm_layers, "trunk_blocks": model.trunk_blocks,
                       "full_lm_layers": model.full_lm_layers, "full_trunk_blocks": model.full_trunk_blocks,
