@@ -55,6 +55,7 @@ def test_trace_holds_placeholders_and_expansion_is_standard_onnx(chunked_trunk) 
     assert placeholders == 4  # 2 blocks x (starting, ending node)
     expanded = expand_chunked_attention(chunked_trunk)
     assert not has_placeholders(expanded)
+    assert expand_chunked_attention(expanded) is expanded  # nothing to expand: no copy
     assert all(o.domain != DOMAIN for o in expanded.opset_import)
     assert sum(n.op_type == "Loop" for n in expanded.graph.node) == 4
     onnx.checker.check_model(expanded, full_check=True)
