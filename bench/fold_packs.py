@@ -132,23 +132,22 @@ def pack_info(path: Path, cached: bool) -> dict:
 
 
 def build(model: FoldBenchModel, schemes: list[str], work: Path, calibration: list[str], size: int,
-          max_residues: int, split: str | None, chunk: int | None = None, softmax: bool = True,
+          max_residues: int, split: str | None, chunk: int | None = None,
           placement: tuple[str, ...] | None = None) -> list[dict]:
-    """Export (or reuse) work/<tag>[-c<chunk>][-nosm][-<placement>]/<scheme> for every scheme."""
+    """Export (or reuse) work/<tag>[-c<chunk>][-<placement>]/<scheme> for every scheme."""
     from .packs import cached_pack, pack_key
 
     model_id = json.dumps({**asdict(model), "widths": PRESETS[model.preset], "split": split, "chunk": chunk,
-                           "softmax": softmax, "placement": placement}, sort_keys=True)
+                           "placement": placement}, sort_keys=True)
     key = pack_key(model_id, calibration, size, False, max_residues)
-    out = work / (model.tag + (f"-c{chunk}" if chunk else "") + ("" if softmax else "-nosm")
-                  + ("-" + "+".join(placement) if placement else ""))
+    out = work / (model.tag + (f"-c{chunk}" if chunk else "") + ("-" + "+".join(placement) if placement else ""))
     todo = [s for s in schemes if not cached_pack(out / s, key)]
     if todo:
         from exporter.esmfold.export import FoldExporter, FoldExportOptions
 
         torch_model = model.build()
         options = FoldExportOptions(calibration_size=size, max_residues=max_residues, calibration_source="bench",
-                                    chunk_size=chunk, softmax=softmax, pwlq_split=split, placement=placement,
+                                    chunk_size=chunk, pwlq_split=split, placement=placement,
                                     extra_manifest={"bench_key": key, "bench_params": param_counts(torch_model)})
         exporter = FoldExporter(torch_model, model.tag, calibration, options)
         for scheme in todo:
@@ -173,7 +172,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-residues", type=int, default=128)
     p.add_argument("--pwlq-split", choices=("default", "never", "auto", "always"), default="always")
     p.add_argument("--chunk-size", type=int, default=0, help="rows per triangle-attention chunk (0: unchunked)")
-    p.add_argument("--no-softmax-quant", action="store_true", help="no fake-quant on Softmax inputs")
     p.add_argument("--placement", default="", help="exporter --placement, e.g. 'linear'")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
@@ -182,7 +180,6 @@ def main(argv: list[str] | None = None) -> int:
     split = None if args.pwlq_split == "default" else args.pwlq_split
     for info in build(model, [s for s in args.schemes.split(",") if s], args.work, calibration,
                       args.calibration_size, args.max_residues, split, args.chunk_size or None,
-                      not args.no_softmax_quant,
                       tuple(t for t in args.placement.split(",") if t) or None):
         print(json.dumps(info), flush=True)
     return 0

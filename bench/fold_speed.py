@@ -55,8 +55,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         "'auto' split nothing, trained weights get the split)")
     p.add_argument("--chunk-size", type=int, default=0,
                    help="packs: rows per triangle-attention chunk (0: unchunked); torch stays unchunked")
-    p.add_argument("--no-softmax-quant", action="store_true",
-                   help="packs: no fake-quant on Softmax inputs (PTQ4Protein places one there)")
     p.add_argument("--placement", default="", help="packs: exporter --placement, e.g. 'linear' (default: PTQ4Protein's)")
     p.add_argument("--keep-arenas", action="store_true",
                    help="keep onnxruntime arenas between runs (default: shrink them after each run, so that idle "
@@ -92,7 +90,6 @@ def build_packs(model: FoldBenchModel, schemes: list[str], args) -> dict[str, di
            "--work", str(args.work), "--calibration", str(args.calibration),
            "--calibration-size", str(args.calibration_size), "--max-residues", str(args.calibration_max_residues),
            "--pwlq-split", args.pwlq_split, "--chunk-size", str(args.chunk_size)]
-    cmd += ["--no-softmax-quant"] if args.no_softmax_quant else []
     cmd += ["--placement", args.placement] if args.placement else []
     out = subprocess.run(cmd, cwd=REPO, env=_env(args.threads), stdout=subprocess.PIPE, text=True, check=True).stdout
     return {p["scheme"]: p for p in map(json.loads, (ln for ln in out.splitlines() if ln.startswith("{")))}
@@ -240,8 +237,7 @@ def report(model: FoldBenchModel, summary: dict, load: dict, packs: dict, length
              f"1-min load average {meta['load_average_start']:.2f} at start, {meta['load_average_end']:.2f} at end, "
              "after each length " + ", ".join(f"L={k}: {v:.2f}" for k, v in meta["load_average_after_length"].items()),
              "", method(model, meta.get("keep_arenas", False)), "",
-             f"Packs: triangle-attention chunk {meta.get('pack_chunk_size') or 'none (unchunked)'} rows; "
-             f"Softmax-input fake-quant {'on (PTQ4Protein placement)' if meta.get('pack_softmax_quant', True) else 'off'}"
+             f"Packs: triangle-attention chunk {meta.get('pack_chunk_size') or 'none (unchunked)'} rows"
              f"; activation quantizers: {meta.get('pack_placement', 'PTQ4Protein')}"
              f"; the torch fp32 reference is unchunked (fair-esm's default).", ""]
     rows, mem_rows = [], []
@@ -294,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     lengths = [int(x) for x in args.lengths.split(",") if x]
     meta = {"cpu": cpu_info(), "threads": args.threads, "repeats": args.repeats, "warmup": args.warmup,
             "pause_s": args.pause, "keep_arenas": args.keep_arenas, "date": utc_now(),
-            "pack_chunk_size": args.chunk_size or None, "pack_softmax_quant": not args.no_softmax_quant,
+            "pack_chunk_size": args.chunk_size or None,
             "pack_placement": args.placement or "PTQ4Protein (linear, layernorm, softmax)",
             "command": "python -m bench.fold_speed " + " ".join(argv),
             "model": {"preset": model.preset, "lm_layers": model.lm_layers, "trunk_blocks": model.trunk_blocks,

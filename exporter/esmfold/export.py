@@ -21,7 +21,7 @@ from .lm_graph import AF2_RESTYPES_WITH_X
 from .metrics import superposed_deviation, tm_score
 from .pack import architecture_manifest
 from .parts import PARTS, export_parts
-from .quantize import quantize_parts
+from .quantize import quantize_parts, softmax_placed
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int, str], None]
@@ -36,10 +36,9 @@ class FoldExportOptions:
     num_recycles: int | None = None  # None: the model's max_recycles, as ESMFold's default
     threads: int | None = None
     observer: str | None = None
-    softmax: bool = True             # PTQ4Protein's Softmax-input quantizers on trunk and structure
     chunk_size: int | None = None    # rows per triangle-attention chunk (None: unchunked, as the reference)
     pwlq_split: str | None = None    # pwlq8's Linear split policy (None: the scheme's "auto")
-    placement: tuple[str, ...] | None = None  # e.g. ("linear",); None: Linear, LayerNorm (+ softmax above)
+    placement: tuple[str, ...] | None = None  # e.g. ("linear",); None: Linear, LayerNorm, Softmax (PTQ4Protein)
     calibration_source: str = ""
     license: str = ""
     credits: str = ""
@@ -103,8 +102,7 @@ class FoldExporter:
             raise ValueError(f"unknown scheme {scheme!r}; choose from {', '.join(FOLD_SCHEMES)}")
         needs_calibration = scheme in ("int8", "pwlq8")
         models, reports = quantize_parts(self.float_models, scheme, self.calibration if needs_calibration else None,
-                                         self.options.observer, self.options.softmax, self.options.pwlq_split,
-                                         self.options.placement)
+                                         self.options.observer, self.options.pwlq_split, self.options.placement)
         manifest = self._manifest(scheme, reports, needs_calibration)
         path = write_pack(Path(out_dir), models, manifest)
         accuracy = self.verify(path) if self.verify_sequences else {}
@@ -131,16 +129,12 @@ class FoldExporter:
                 "max_atom_deviation_max": round(max(r["max_atom_deviation"] for r in rows), 5),
                 "ca_rmsd_max": round(max(r["ca_rmsd"] for r in rows), 5)}
 
-    def _softmax_placed(self) -> bool:
-        placement = self.options.placement
-        return self.options.softmax if placement is None else "softmax" in placement
-
     def _manifest(self, scheme: str, reports: dict, calibrated: bool) -> dict:
         config = {p: {"counts": r.get("counts", {}), "normalized": r.get("normalized", {}),
                       "config": r.get("config")} for p, r in reports.items()}
         return {"name": self.name, "task": "folding", "architecture": self.architecture,
                 "residues": {"aatype_order": AF2_RESTYPES_WITH_X, "unknown": "X"}, "scheme": scheme,
-                "scheme_config": {"parts": config, "softmax_inputs": self._softmax_placed(),
+                "scheme_config": {"parts": config, "softmax_inputs": softmax_placed(self.options.placement),
                                   "pwlq_split": self.options.pwlq_split or "auto",
                                   "float_parts": [p for p, r in reports.items() if not r.get("counts")]},
                 "onnx": {"parts": {p: spec.file for p, spec in PARTS.items()},

@@ -65,13 +65,18 @@ def quantize_softmax_inputs(model: onnx.ModelProto, scheme: str, calibrator, obs
     return insert_fake_quant(model, targets), report
 
 
+def softmax_placed(placement: tuple[str, ...] | None) -> bool:
+    """Whether Softmax inputs get fake-quants: always under the default (PTQ4Protein) placement."""
+    return placement is None or "softmax" in placement
+
+
 def quantize_part(model: onnx.ModelProto, part: str, scheme: str, calibration: FoldCalibration | None,
-                  observer: str | None = None, softmax: bool = True, split: str | None = None,
+                  observer: str | None = None, split: str | None = None,
                   placement: tuple[str, ...] | None = None) -> tuple[onnx.ModelProto, dict]:
     """One part under `scheme`; the report has quant's per-site entries plus the softmax ones.
 
-    `placement` (e.g. ("linear",)) overrides the activation quantizers; "softmax" in it (or, when
-    it is None, `softmax`) adds the Softmax-input fake-quants of trunk and structure.
+    `placement` (e.g. ("linear",)) overrides the activation quantizers; None is PTQ4Protein's
+    (Linear, LayerNorm and, on trunk and structure, Softmax inputs).
     """
     if scheme == "fp32" or part not in QUANTIZED_PARTS:
         return model, {"scheme": "fp32", "sites": [], "counts": {}}
@@ -79,8 +84,8 @@ def quantize_part(model: onnx.ModelProto, part: str, scheme: str, calibration: F
     if part in TRACED_PARTS:
         model, normalized = normalize_linears(model)
     calibrator = calibration.part(part) if calibration is not None else None
+    softmax = softmax_placed(placement)
     if placement is not None:
-        softmax = "softmax" in placement
         placement = tuple(p for p in placement if p != "softmax")
     out, report = quantize(model, scheme, calibrator, observer, split, placement)
     if scheme in ("int8", "pwlq8") and softmax and part in TRACED_PARTS:
@@ -97,7 +102,7 @@ def quantize_part(model: onnx.ModelProto, part: str, scheme: str, calibration: F
 
 
 def quantize_parts(float_models: dict[str, onnx.ModelProto], scheme: str, calibration: FoldCalibration | None,
-                   observer: str | None = None, softmax: bool = True, split: str | None = None,
+                   observer: str | None = None, split: str | None = None,
                    placement: tuple[str, ...] | None = None) -> tuple[dict[str, onnx.ModelProto], dict]:
     """{file: model} for all four parts and {part: report} (reports without per-site detail for the manifest).
 
@@ -107,7 +112,6 @@ def quantize_parts(float_models: dict[str, onnx.ModelProto], scheme: str, calibr
 
     models, reports = {}, {}
     for part, spec in PARTS.items():
-        model, rep = quantize_part(float_models[spec.file], part, scheme, calibration, observer, softmax, split,
-                                   placement)
+        model, rep = quantize_part(float_models[spec.file], part, scheme, calibration, observer, split, placement)
         models[spec.file], reports[part] = expand_chunked_attention(model), rep
     return models, reports
