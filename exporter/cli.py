@@ -5,6 +5,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import Sequence
 
 from .sequences import DEFAULT_CALIBRATION, DEFAULT_HELDOUT, read_sequences, stratified
 
@@ -136,15 +137,24 @@ class Bar:
             self.bar = None
 
 
-def format_table(results) -> str:
-    head = f"{'scheme':<13} {'size MB':>8} {'logits SQNR dB':>15} {'top-1 agree':>12} {'variant rho':>12}  path"
+Column = tuple[str, str, int, int]  # header, accuracy key, width, decimals
+ESM2_COLUMNS: tuple[Column, ...] = (("logits SQNR dB", "logits_sqnr_db", 15, 2),
+                                    ("top-1 agree", "top1_agreement", 12, 4),
+                                    ("variant rho", "variant_spearman_vs_fp32", 12, 4))
+
+
+def results_table(results, columns: Sequence[Column]) -> str:
+    """One row per exported pack: scheme, size, the accuracy columns (nan when missing), path."""
+    head = f"{'scheme':<13} {'size MB':>8} " + " ".join(f"{h:>{w}}" for h, _, w, _ in columns) + "  path"
     rows = [head, "-" * len(head)]
     for r in results:
-        a = r.accuracy
-        rows.append(f"{r.scheme:<13} {r.size_bytes / 1e6:>8.2f} {a.get('logits_sqnr_db', float('nan')):>15.2f} "
-                    f"{a.get('top1_agreement', float('nan')):>12.4f} "
-                    f"{a.get('variant_spearman_vs_fp32', float('nan')):>12.4f}  {r.path}")
+        cells = " ".join(f"{r.accuracy.get(key, float('nan')):>{w}.{d}f}" for _, key, w, d in columns)
+        rows.append(f"{r.scheme:<13} {r.size_bytes / 1e6:>8.2f} {cells}  {r.path}")
     return "\n".join(rows)
+
+
+def format_table(results) -> str:
+    return results_table(results, ESM2_COLUMNS)
 
 
 ESM2_DEFAULTS = {"calibration_size": 64, "verify_size": 16, "max_verify_residues": 400}

@@ -5,23 +5,19 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..cli import results_table
 from ..sequences import read_sequences, stratified
 
 # Folding runs the L^3 trunk several times per sequence: smaller defaults than ESM-2's 64 / 16 / 400.
 FOLD_DEFAULTS = {"calibration_size": 16, "verify_size": 4, "max_verify_residues": 256}
 
 
+FOLD_COLUMNS = (("CA RMSD A", "ca_rmsd", 10, 3), ("max dev A", "max_atom_deviation_max", 10, 3),
+                ("TM vs fp32", "tm_score", 11, 4), ("dpLDDT", "plddt_delta", 7, 2), ("dpTM", "ptm_delta", 7, 4))
+
+
 def format_table(results) -> str:
-    head = (f"{'scheme':<13} {'size MB':>8} {'CA RMSD A':>10} {'max dev A':>10} {'TM vs fp32':>11} "
-            f"{'dpLDDT':>7} {'dpTM':>7}  path")
-    rows = [head, "-" * len(head)]
-    nan = float("nan")
-    for r in results:
-        a = r.accuracy
-        rows.append(f"{r.scheme:<13} {r.size_bytes / 1e6:>8.2f} {a.get('ca_rmsd', nan):>10.3f} "
-                    f"{a.get('max_atom_deviation_max', nan):>10.3f} {a.get('tm_score', nan):>11.4f} "
-                    f"{a.get('plddt_delta', nan):>7.2f} {a.get('ptm_delta', nan):>7.4f}  {r.path}")
-    return "\n".join(rows)
+    return results_table(results, FOLD_COLUMNS)
 
 
 def option(args: argparse.Namespace, name: str):
