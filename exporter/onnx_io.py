@@ -33,14 +33,13 @@ def save_onnx(model: onnx.ModelProto, path: Path, limit: int | None = None) -> l
 
 def ort_session(model: onnx.ModelProto, options=None):
     """An onnxruntime CPU session for `model`, through a temporary file when it passes 2 GB."""
-    import onnxruntime as ort
+    from app.core.session import open_session
 
-    providers = ["CPUExecutionProvider"]
     if weight_bytes(model) <= EXTERNAL_DATA_LIMIT:
-        return ort.InferenceSession(model.SerializeToString(), options, providers=providers)
+        return open_session(model.SerializeToString(), options)
     tmp = tempfile.TemporaryDirectory(prefix="edgefold-ort-")
     path = Path(tmp.name) / "model.onnx"
     save_onnx(model, path)
-    session = ort.InferenceSession(str(path), options, providers=providers)
+    session = open_session(path, options)
     session._edgefold_tmp = tmp  # external data may be memory-mapped: keep it while the session lives
     return session

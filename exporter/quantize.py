@@ -17,14 +17,14 @@ SCHEMES = ("fp32", "int8", "pwlq8", "dynamic-int8")
 
 def ort_runner(model: onnx.ModelProto, names: list[str]) -> Callable[[dict], list[np.ndarray]]:
     """The runner `quant.calibrate` injects: an onnxruntime session fetching `names`."""
-    import onnxruntime as ort
+    from app.core.session import session_options
 
-    opts = ort.SessionOptions()
-    # Keep every intermediate tensor addressable: fusions may remove the ones being observed.
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-    # No pre-packed copies of the weights: a few calibration passes do not pay for a second copy
-    # of them in memory (2.7 GB for ESMFold's trunk).
-    opts.add_session_config_entry("session.disable_prepacking", "1")
+    # Keep every intermediate tensor addressable (basic optimisation: fusions may remove the
+    # ones being observed), and no pre-packed copies of the weights: a few calibration passes do
+    # not pay for a second copy of them in memory (2.7 GB for ESMFold's trunk).
+    opts = session_options(optimization="basic", prepack=False)
+    opts.inter_op_num_threads = 0
+    opts.log_severity_level = 2
     sess = ort_session(model, opts)
     return lambda feed: sess.run(names, feed)
 

@@ -7,6 +7,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from app.core.session import open_session, session_options
+
 from .loaders import LoadedModel
 from .onnx_io import ort_session
 from .metrics import spearman, sqnr_db, substitution_mask, wt_marginal
@@ -16,11 +18,11 @@ Progress = Callable[[int, int, str], None]
 
 
 def session(model: onnx.ModelProto | str, threads: int | None = None) -> ort.InferenceSession:
-    opts = ort.SessionOptions()
-    if threads:
-        opts.intra_op_num_threads = threads
+    opts = session_options(threads)
+    opts.inter_op_num_threads = 0
+    opts.log_severity_level = 2
     if isinstance(model, str):
-        return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+        return open_session(model, opts)
     return ort_session(model, opts)
 
 

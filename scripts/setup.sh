@@ -26,6 +26,8 @@ QT_DEBS=(
 )
 PY_DEBS=(python3 python3-venv python3-pip)
 XVFB_DEBS=(xvfb xauth)
+# The test suite's privacy run (scripts/privacy_check.py) traces the app with strace, the GUI under Xvfb.
+TEST_DEBS=(strace xvfb xauth)
 
 log() { echo "[setup] $*" >&2; }
 die() { echo "[setup] error: $*" >&2; exit 1; }
@@ -148,7 +150,7 @@ main() {
       "$PY" -m app "$@"
       ;;
     test)
-      apt_install "${QT_DEBS[@]}"
+      apt_install "${QT_DEBS[@]}" "${TEST_DEBS[@]}"
       select_python
       pip_install -e ".[app,export,dev]"
       check_torch_pin

@@ -9,7 +9,10 @@ from typing import Optional, Sequence
 import numpy as np
 import onnxruntime as ort
 
+from app.offline import TelemetryError
+
 from .pack import Pack, PackError
+from .session import open_session, session_options
 from .tokenizer import Tokenizer
 
 log = logging.getLogger(__name__)
@@ -21,14 +24,10 @@ class InferenceError(RuntimeError):
 
 def _session(pack: Pack, path: Path, threads: int) -> ort.InferenceSession:
     """A CPU session with all graph optimizations; PackError naming the file if it fails."""
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.log_severity_level = 3  # errors only
     try:
-        session = ort.InferenceSession(str(path), sess_options=opts,
-                                       providers=["CPUExecutionProvider"])
+        session = open_session(path, session_options(threads))
+    except TelemetryError:
+        raise
     except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
         raise PackError(f"{path}: onnxruntime cannot load the model ({e})", pack.path) from e
     first = session.get_inputs()[0].name

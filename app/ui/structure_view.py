@@ -20,8 +20,14 @@ EMPTY_TEXT = "Fold a sequence to see its 3D structure"
 
 
 def prepare_webengine() -> None:
-    """Call before QApplication exists: WebEngine needs OpenGL contexts shared across windows."""
+    """Call before QApplication exists: WebEngine needs OpenGL contexts shared across windows,
+    and Chromium reads its (offline) flags once, at start."""
     QCoreApplication.setAttribute(Qt.AA_ShareOpenGLContexts, True)
+    try:
+        from app.ui.web_privacy import set_chromium_flags  # noqa: PLC0415 (WebEngine may be missing)
+    except ImportError:
+        return
+    set_chromium_flags()
 
 
 def webengine_unavailable_reason() -> str:
@@ -145,10 +151,15 @@ class StructureView(QWidget):
     def _ensure_web(self) -> None:
         if self._web is not None:
             return
-        from PySide6.QtWebEngineWidgets import QWebEngineView  # noqa: PLC0415 (lazy on purpose)
+        from PySide6.QtWebEngineCore import QWebEnginePage  # noqa: PLC0415 (lazy on purpose)
+        from PySide6.QtWebEngineWidgets import QWebEngineView  # noqa: PLC0415
+
+        from app.ui.web_privacy import offline_profile  # noqa: PLC0415
 
         self._tmp = QTemporaryDir()
         self._web = QWebEngineView(self)
+        self._profile = offline_profile(self)  # outlives the page (deleted after the view)
+        self._web.setPage(QWebEnginePage(self._profile, self._web))
         self._web.setContextMenuPolicy(Qt.NoContextMenu)
         self._web.loadFinished.connect(self._on_load_finished)
         self._stack.addWidget(self._web)

@@ -9,6 +9,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from ..session import open_session
+from ..session import session_options as _session_options
+
 log = logging.getLogger(__name__)
 PART_NAMES = ("lm", "trunk", "structure", "heads")
 # Parts whose activations are large (trunk: L^2 and L^3; lm: the 3B stem): each run hands its
@@ -50,10 +53,9 @@ class FoldingParts:
 
 
 def session_options(threads: int | None = None) -> ort.SessionOptions:
-    opts = ort.SessionOptions()
-    if threads:
-        opts.intra_op_num_threads = threads
-    opts.log_severity_level = 3
+    # Folding parts keep onnxruntime's default inter-op threading (as measured in bench/).
+    opts = _session_options(threads)
+    opts.inter_op_num_threads = 0
     return opts
 
 
@@ -71,7 +73,6 @@ def open_parts(pack_dir: str | Path, threads: int | None = None) -> FoldingParts
     if missing:
         raise FoldPackError(f"{pack_dir}: missing part file(s) for {', '.join(missing)}")
     opts = session_options(threads)
-    sessions = {p: ort.InferenceSession(str(pack_dir / files[p]), opts, providers=["CPUExecutionProvider"])
-                for p in PART_NAMES}
+    sessions = {p: open_session(pack_dir / files[p], opts) for p in PART_NAMES}
     size = sum(p.stat().st_size for f in files.values() for p in pack_dir.glob(f"{f}*") if p.is_file())
     return FoldingParts(sessions, manifest.get("architecture", {}), str(pack_dir), size)
