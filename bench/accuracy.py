@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .common import CALIBRATION, HELDOUT, REPO, SHARED, cpu_info, md_table, utc_now, emit
-from .proteingym import assay_paths, read_summary, reference
+from exporter.proteingym import assay_paths, read_summary, reference
 
 log = logging.getLogger("bench.accuracy")
 SCHEMES = ("fp32", "dynamic-int8", "int8", "pwlq8")

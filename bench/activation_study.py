@@ -12,7 +12,7 @@ import onnx
 from exporter.metrics import spearman
 
 from .activation_rewrite import fake_quant_layernorm_inputs, layernorm_targets
-from .proteingym import read_assay
+from exporter.proteingym import read_assay
 from .scoring import score_mutants, wt_marginal_matrix
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from exporter.metrics import spearman
 from exporter.sequences import encode
 
 from .contacts import precision_at, read_structure, true_contacts
-from .proteingym import read_assay
+from exporter.proteingym import read_assay
 from .scoring import app_matrix, masked_marginal_matrix, score_mutants, wt_marginal_matrix
 
 log = logging.getLogger(__name__)

@@ -108,6 +108,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="ESMFold from fair-esm's .pt: the ESM-2 checkpoint it needs (esm2_t36_3B_UR50D.pt)")
     p.add_argument("--name", help="model name in the manifest (default: from the checkpoint)")
     p.add_argument("--threads", type=int, default=None, help="onnxruntime threads for verification")
+    p.add_argument("--benchmark", type=Path, default=None, metavar="ASSAY_DIR",
+                   help="ProteinGym-format assays (*.csv[.gz]: mutant, mutated_sequence, DMS_score): score each "
+                        "pack on them through the app's runtime and record the mean Spearman in its manifest")
+    p.add_argument("--benchmark-method", choices=("wt-marginal", "masked-marginal"), default="wt-marginal",
+                   help="scoring method of --benchmark (default wt-marginal: one pass per assay)")
     p.add_argument("--license", default="", help="license text or SPDX id stored in the manifest")
     p.add_argument("--credits", default="", help="credits stored in the manifest")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -178,6 +183,11 @@ def run(args: argparse.Namespace) -> int:
     unknown = [s for s in schemes if s not in SCHEMES]
     if unknown or not schemes:
         raise ValueError(f"unknown scheme(s) {unknown or schemes}; choose from {', '.join(SCHEMES)}")
+    if args.benchmark is not None:
+        from .proteingym import assay_paths
+
+        if not args.benchmark.is_dir() or not assay_paths(args.benchmark):
+            raise ValueError(f"--benchmark {args.benchmark}: no ProteinGym assay files (*.csv, *.csv.gz) there")
     calibration = read_sequences(args.calibration)
     heldout = stratified(read_sequences(args.verify), args.verify_size, args.max_verify_residues, seed=1)
     print(f"loading {args.model} ...", file=sys.stderr)
@@ -189,7 +199,8 @@ def run(args: argparse.Namespace) -> int:
                             verify_sequences=heldout, threads=args.threads, observer=args.observer,
                             pwlq_split=args.pwlq_split, placement=esm2_placement(args.placement),
                             calibration_source=str(args.calibration), license=args.license,
-                            credits=args.credits)
+                            credits=args.credits, benchmark=args.benchmark,
+                            benchmark_method=args.benchmark_method)
     exporter = Exporter(loaded, calibration, options, progress=bar)
     results = []
     for scheme in schemes:

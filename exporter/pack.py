@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Callable
 
 import onnx
 
@@ -36,11 +37,14 @@ def architecture_manifest(weights: Esm2Weights) -> dict:
             "token_dropout": c.token_dropout, "parameters": weights.parameter_count()}
 
 
-def write_pack(out_dir: Path, models: dict[str, onnx.ModelProto], manifest: dict) -> Path:
+def write_pack(out_dir: Path, models: dict[str, onnx.ModelProto], manifest: dict,
+               inspect: Callable[[Path], dict] | None = None) -> Path:
     """Write `models` ({filename: model}) and a manifest into `out_dir`, all or nothing.
 
     Files go to a temporary sibling directory that is renamed into place at the end, so an
     interrupted export leaves either the previous pack or the new one, never half of one.
+    `inspect(tmp_dir)`, if given, runs on the complete pack before the rename (e.g. a benchmark
+    through the app's loader) and returns manifest keys to add.
     """
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -56,6 +60,9 @@ def write_pack(out_dir: Path, models: dict[str, onnx.ModelProto], manifest: dict
                 "exporter_version": __version__,
                 "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
         (tmp / "manifest.json").write_text(json.dumps(full, indent=2) + "\n")
+        if inspect is not None:
+            full.update(inspect(tmp))
+            (tmp / "manifest.json").write_text(json.dumps(full, indent=2) + "\n")
         old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
         if out_dir.exists():
             out_dir.rename(old)

@@ -33,6 +33,8 @@ class ExportOptions:
     license: str = ""
     credits: str = ""
     extra_manifest: dict = field(default_factory=dict)
+    benchmark: Path | None = None       # ProteinGym-format assay directory: record `benchmark` in the manifest
+    benchmark_method: str = "wt-marginal"
 
     def __post_init__(self) -> None:
         if self.calibration_size < 1:
@@ -79,10 +81,18 @@ class Exporter:
         accuracy = verify(session(models["model.onnx"], self.options.threads), self.verify_sequences,
                           self.references, self.progress) if self.verify_sequences else {}
         manifest = self._manifest(scheme, report, accuracy, models)
-        path = write_pack(Path(out_dir), models, manifest)
+        path = write_pack(Path(out_dir), models, manifest, inspect=self._benchmark)
         size = sum(p.stat().st_size for p in path.iterdir())
         log.info("wrote %s pack to %s (%.1f MB)", scheme, path, size / 1e6)
         return PackResult(scheme, path, accuracy, size)
+
+    def _benchmark(self, pack_dir: Path) -> dict:
+        if self.options.benchmark is None:
+            return {}
+        from .benchmark import proteingym_benchmark
+
+        return {"benchmark": proteingym_benchmark(pack_dir, self.options.benchmark, self.options.benchmark_method,
+                                                  self.options.threads, self.progress)}
 
     def _manifest(self, scheme: str, report: dict, accuracy: dict, models: dict) -> dict:
         w = self.loaded.weights
@@ -92,8 +102,8 @@ class Exporter:
             onnx_info["contacts_outputs"] = ["logits", "embeddings", "contacts"]
         return {"name": w.name, "task": "masked-lm", "architecture": architecture_manifest(w),
                 "alphabet": alphabet_manifest(), "scheme": scheme, "scheme_config": report,
-                "onnx": onnx_info, "source": w.source, "notes": list(w.notes),
-                "calibration": self.calibrator.summary(self.options.calibration_source) if scheme in
+                "onnx": onnx_info, "source": provenance_name(w.source), "notes": list(w.notes),
+                "calibration": self.calibrator.summary(provenance_name(self.options.calibration_source)) if scheme in
                 SCHEMES_NEEDING_CALIBRATION else None,
                 "accuracy": accuracy, "license": self.options.license, "credits": self.options.credits,
                 **self.options.extra_manifest}
@@ -105,6 +115,15 @@ SCHEMES_NEEDING_CALIBRATION = ("int8", "pwlq8")
 def export_pack(loaded: LoadedModel, scheme: str, out_dir: Path, calibration: Sequence[str],
                 options: ExportOptions, progress: Progress | None = None) -> PackResult:
     return Exporter(loaded, calibration, options, progress).export(scheme, out_dir)
+
+
+def provenance_name(source: str) -> str:
+    """A source as a pack may record it: a file or directory by its base name, never the exporting
+    machine's absolute path (a shared pack would carry the user's home directory)."""
+    if not source or "://" in source or ": " in source:
+        return source
+    path = Path(source)
+    return path.name if (path.is_absolute() or path.exists() or "/" in source) else source
 
 
 def sequences_digest(sequences: Sequence[str]) -> str:

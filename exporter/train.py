@@ -74,13 +74,55 @@ def learning_rate(step: int, elapsed: float, budget: float, peak: float, warmup:
     return peak * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
 
 
-def save_checkpoint(path: Path, model, args, history: list[dict]) -> None:
-    cfg = {"encoder_layers": args.layers, "encoder_embed_dim": args.embed_dim,
-           "encoder_attention_heads": args.heads, "token_dropout": True}
+def save_checkpoint(path: Path, model, args, history: list[dict], provenance: dict | None = None) -> None:
+    cfg = {"encoder_layers": model.num_layers, "encoder_embed_dim": model.embed_dim,
+           "encoder_attention_heads": model.attention_heads, "token_dropout": bool(model.token_dropout)}
     tmp = path.with_suffix(".tmp")
-    torch.save({"format": "edgefold-esm2-checkpoint", "cfg": {"model": cfg},
-                "model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "training": {"args": vars(args), "history": history}}, tmp)
+    data = {"format": "edgefold-esm2-checkpoint", "cfg": {"model": cfg},
+            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "training": {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+                         "history": history}}
+    if provenance:
+        data["provenance"] = provenance
+    torch.save(data, tmp)
     tmp.replace(path)
+
+
+def init_model(spec: str):
+    """(model, alphabet, provenance) from any ESM-2 source `python -m exporter` loads (`--init`)."""
+    from .loaders import load
+
+    loaded = load(spec)
+    cfg = loaded.weights.config
+    model, alphabet = build_model(cfg.num_layers, cfg.embed_dim, cfg.attention_heads)
+    state = {k: torch.from_numpy(v) for k, v in loaded.weights.arrays.items()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.startswith("contact_head") and not k.endswith("inv_freq")]
+    if missing or unexpected:
+        raise ValueError(f"--init {spec}: weights do not fit ESM-2 (missing {missing[:4]}, unexpected {unexpected[:4]})")
+    provenance = {}
+    path = Path(spec)
+    if path.is_file():
+        raw = torch.load(str(path), map_location="cpu", weights_only=False)
+        provenance = dict(raw.get("provenance", {})) if isinstance(raw, dict) else {}
+        provenance["init"] = path.name
+    else:
+        provenance["init"] = spec
+    return model, alphabet, provenance
+
+
+LM_HEAD_PARAMS = ("lm_head.dense.", "lm_head.layer_norm.", "lm_head.bias")
+
+
+def set_trainable(model, which: str) -> list:
+    """Parameters to optimise: `all`, or only the LM head (`lm-head`; its decoder stays tied to
+    the frozen token embeddings)."""
+    params = []
+    for name, p in model.named_parameters():
+        p.requires_grad_(which == "all" or name.startswith(LM_HEAD_PARAMS))
+        if p.requires_grad:
+            params.append(p)
+    return params
 
 
 def load_sequences(args) -> tuple[list[str], list[str], dict]:
@@ -105,19 +147,29 @@ def train(args) -> dict:
     out.parent.mkdir(parents=True, exist_ok=True)
     train_seqs, val_seqs, data_info = load_sequences(args)
     log.info("data: %s", data_info)
-    model, alphabet = build_model(args.layers, args.embed_dim, args.heads)
+    provenance: dict = {}
+    if args.init:
+        model, alphabet, provenance = init_model(args.init)
+        log.info("initialised from %s", args.init)
+    else:
+        model, alphabet = build_model(args.layers, args.embed_dim, args.heads)
     history: list[dict] = []
     if args.resume:
         previous = torch.load(args.resume, map_location="cpu", weights_only=False)
+        cfg = previous["cfg"]["model"]
+        model, alphabet = build_model(cfg["encoder_layers"], cfg["encoder_embed_dim"], cfg["encoder_attention_heads"])
         model.load_state_dict(previous["model"])
         history = list(previous.get("training", {}).get("history", []))
+        provenance = dict(previous.get("provenance", provenance))
         log.info("resumed from %s after %d logged checkpoints", args.resume, len(history))
     model = model.to(args.device)
     mlm = MlmConfig(crop=args.crop, batch_size=args.batch_size)
     # The split uses --seed; a resumed run draws new batches so it does not replay the first ones.
     batches = MlmBatches(train_seqs, alphabet, mlm, seed=args.seed + 1000 * bool(args.resume))
     val_batches = [MlmBatches(val_seqs, alphabet, mlm, seed=1).batch() for _ in range(args.val_batches)]
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
+    trainable = set_trainable(model, args.train)
+    log.info("training %s: %d parameters", args.train, sum(p.numel() for p in trainable))
+    opt = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
     budget, start, last_save = args.minutes * 60.0, time.time(), time.time()
     offset = history[-1]["step"] if history else 0
     history.append({"step": offset, "val_ppl": validation_perplexity(model, val_batches), "minutes": 0.0,
@@ -130,7 +182,7 @@ def train(args) -> dict:
         loss = masked_lm_loss(model, tokens, targets)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         opt.step()
         step += 1
         value = float(loss.detach())
@@ -142,11 +194,11 @@ def train(args) -> dict:
             history.append({"step": offset + step, "train_loss": running, "minutes": (time.time() - start) / 60,
                             "val_ppl": validation_perplexity(model, val_batches)})
             log.info("checkpoint: %s", history[-1])
-            save_checkpoint(out, model, args, history)
+            save_checkpoint(out, model, args, history, provenance)
             last_save = time.time()
     history.append({"step": offset + step, "train_loss": running, "minutes": (time.time() - start) / 60,
                     "val_ppl": validation_perplexity(model, val_batches)})
-    save_checkpoint(out, model, args, history)
+    save_checkpoint(out, model, args, history, provenance)
     summary = {"data": data_info, "final": history[-1], "parameters": sum(p.numel() for p in model.parameters())}
     out.with_suffix(".json").write_text(json.dumps({"summary": summary, "history": history}, indent=2))
     log.info("done: %s", summary)
@@ -176,6 +228,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", help="start from this checkpoint's weights (fresh optimizer and schedule)")
+    p.add_argument("--init", help="start from a pretrained ESM-2 (any MODEL `python -m exporter` takes); "
+                   "--layers/--embed-dim/--heads are then taken from it")
+    p.add_argument("--train", choices=("all", "lm-head"), default="all",
+                   help="what to optimise: every parameter, or only the LM head (encoder frozen)")
     return p.parse_args(argv)
 
 

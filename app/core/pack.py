@@ -96,6 +96,8 @@ class PackInfo:
     source: str  # "embedded" or "user"
     error: Optional[str] = None
     task: str = "masked-lm"  # or "folding"
+    benchmark: dict = field(default_factory=dict)  # manifest `benchmark`: what the model is good for
+    license: str = ""
 
     @property
     def ok(self) -> bool:
@@ -225,7 +227,9 @@ def pack_info(path: Union[str, Path], source: str = "user", verify_hashes: bool 
         return PackInfo(path, str(manifest.get("name", path.name)),
                         str(manifest.get("scheme", "unknown")), size,
                         dict(manifest.get("accuracy") or {}), source,
-                        task=str(manifest.get("task", "masked-lm")))
+                        task=str(manifest.get("task", "masked-lm")),
+                        benchmark=dict(manifest.get("benchmark") or {}) if isinstance(manifest.get("benchmark"), dict) else {},
+                        license=str(manifest.get("license", "")))
     except (PackError, OSError, ValueError, TypeError, AttributeError) as e:
         return PackInfo(path, path.name, "unknown", _du(path), {}, source, error=str(e))
 

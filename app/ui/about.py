@@ -34,9 +34,14 @@ def pack_credits(info: PackInfo | None) -> str:
         manifest = read_manifest(info.path)
     except PackError as e:
         return f"<p>Model pack: {html.escape(str(e))}</p>"
+    from app.ui.model_picker import accuracy_summary, benchmark_summary  # noqa: PLC0415
+
     lic = html.escape(str(manifest.get("license", "not stated")))
     cred = html.escape(str(manifest.get("credits", "not stated")))
     return (f"<p><b>Model pack {html.escape(info.name)}</b> ({html.escape(info.scheme)})<br>"
+            f"Quality: {html.escape(benchmark_summary(info.benchmark))}<br>"
+            f"Quantization: {html.escape(accuracy_summary(info.accuracy))} (agreement with its own "
+            f"float model, not a quality measure)<br>"
             f"License: {lic}<br>Credits: {cred}</p>")
 
 

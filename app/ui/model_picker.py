@@ -26,15 +26,22 @@ def human_size(n: int) -> str:
 
 
 def accuracy_summary(acc: dict) -> str:
-    """Short accuracy text from a manifest's `accuracy` section, or 'accuracy not measured'."""
-    parts = []
-    if "variant_spearman_vs_fp32" in acc:
-        parts.append(f"\u03c1 {float(acc['variant_spearman_vs_fp32']):.3f}")
-    if "top1_agreement" in acc:
-        parts.append(f"top-1 {100 * float(acc['top1_agreement']):.1f}%")
+    """Fidelity of the quantized graph to its own float model (the manifest's `accuracy`): how much
+    quantization changed it, not how good the model is."""
     if "logits_sqnr_db" in acc:
-        parts.append(f"SQNR {float(acc['logits_sqnr_db']):.1f} dB")
-    return ", ".join(parts) if parts else "accuracy not measured"
+        return f"fidelity to fp32: {float(acc['logits_sqnr_db']):.0f} dB"
+    if "top1_agreement" in acc:
+        return f"fidelity to fp32: top-1 {100 * float(acc['top1_agreement']):.1f}%"
+    return "fidelity to fp32 not measured"
+
+
+def benchmark_summary(bench: dict) -> str:
+    """What the model is good for (the manifest's `benchmark`), e.g. 'ProteinGym Spearman 0.14 on 44 assays'."""
+    mean, n = bench.get("mean_spearman"), bench.get("n_assays")
+    if mean is None or not n:
+        return "no benchmark recorded"
+    suite = "ProteinGym" if "ProteinGym" in str(bench.get("suite", "")) else str(bench.get("suite", "benchmark"))
+    return f"{suite} Spearman {float(mean):.2f} on {int(n)} assays"
 
 
 def describe(info: PackInfo) -> tuple[str, str]:
@@ -42,11 +49,16 @@ def describe(info: PackInfo) -> tuple[str, str]:
     if not info.ok:
         return f"{info.name} (unusable)", f"{info.path}\n\n{info.error}"
     text = f"{info.name} \u2014 {info.scheme}, {human_size(info.size_bytes)}, " \
-           f"{accuracy_summary(info.accuracy)}"
+           f"{benchmark_summary(info.benchmark)}; {accuracy_summary(info.accuracy)}"
     ref = info.accuracy.get("reference")
     detail = "\n".join(f"{k}: {v}" for k, v in info.accuracy.items()) or "no accuracy section"
-    tip = f"{info.path}\n({info.source})\n\nMeasured accuracy" + \
-          (f" vs {ref}" if ref else "") + f":\n{detail}"
+    bench = info.benchmark
+    bench_text = (f"{benchmark_summary(bench)} ({bench.get('method', '?')} scoring, Spearman to the "
+                  f"measured DMS scores)" if bench.get("n_assays") else
+                  "No benchmark recorded: this pack's quality as a predictor was not measured.")
+    tip = f"{info.path}\n({info.source})" + (f"\nLicense: {info.license}" if info.license else "") + \
+          f"\n\nWhat it is good for:\n{bench_text}\n\nFidelity of the quantized graph" + \
+          (f" to {ref}" if ref else "") + f" (not a quality measure):\n{detail}"
     return text, tip
 
 

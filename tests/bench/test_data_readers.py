@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bench.contacts import precision_at, read_structure, true_contacts
-from bench.proteingym import AssayError, read_assay
+from exporter.proteingym import AssayError, read_assay
 
 
 def write_assay(path, rows):

@@ -2,7 +2,7 @@
 import pytest
 from PySide6.QtCore import Qt
 
-from app.ui.model_picker import CURRENT_KEY, ModelPicker, accuracy_summary, human_size
+from app.ui.model_picker import CURRENT_KEY, ModelPicker, accuracy_summary, benchmark_summary, human_size
 
 ACC = {"reference": "torch fp32", "logits_sqnr_db": 31.24, "top1_agreement": 0.991,
        "variant_spearman_vs_fp32": 0.9951}
@@ -25,10 +25,10 @@ def test_lists_packs_with_scheme_size_and_accuracy(picker):
     texts = [picker.combo.itemText(r) for r in range(picker.combo.count())]
     assert len(texts) == 3
     assert texts[0].startswith("esm2_small \u2014 int8,")
-    assert "\u03c1 0.995" in texts[0] and "top-1 99.1%" in texts[0] and "SQNR 31.2 dB" in texts[0]
+    assert "fidelity to fp32: 31 dB" in texts[0] and "no benchmark recorded" in texts[0]
     b = picker.packs()[1].path
     size = 3000 + (b / "manifest.json").stat().st_size  # pack size counts the manifest too
-    assert f", {human_size(size)}," in texts[1] and "accuracy not measured" in texts[1]
+    assert f", {human_size(size)}," in texts[1] and "fidelity to fp32 not measured" in texts[1]
 
 
 def test_broken_pack_is_disabled_with_reason_as_tooltip(picker):
@@ -74,7 +74,34 @@ def test_no_packs_means_no_selection(qtbot, settings, packs_dir):
 
 def test_formatting_helpers():
     assert human_size(950) == "950 B" and human_size(9_100_000) == "9.1 MB"
-    assert accuracy_summary({}) == "accuracy not measured"
+    assert accuracy_summary({}) == "fidelity to fp32 not measured"
+    assert accuracy_summary({"logits_sqnr_db": 39.3, "top1_agreement": 0.99}) == "fidelity to fp32: 39 dB"
+    assert benchmark_summary({}) == "no benchmark recorded"
+    assert benchmark_summary({"suite": "ProteinGym DMS substitutions", "mean_spearman": 0.1376,
+                              "n_assays": 44}) == "ProteinGym Spearman 0.14 on 44 assays"
+
+
+def test_picker_labels_quality_and_fidelity_apart(qtbot, settings, packs_dir, make_pack):
+    import json
+
+    from app.ui.model_picker import describe
+
+    plain = make_pack(packs_dir / "a_plain", name="plain", scheme="int8")
+    bench = make_pack(packs_dir / "b_bench", name="benched", scheme="pwlq8")
+    manifest = json.loads((bench / "manifest.json").read_text())
+    manifest["benchmark"] = {"suite": "ProteinGym DMS substitutions", "method": "wt-marginal",
+                             "mean_spearman": 0.139, "n_assays": 44}
+    manifest["license"] = "GPL-3.0"
+    (bench / "manifest.json").write_text(json.dumps(manifest))
+    p = ModelPicker(settings)
+    qtbot.addWidget(p)
+    p.reload()
+    by_name = {i.name: i for i in p.packs()}
+    text, tip = describe(by_name["benched"])
+    assert "ProteinGym Spearman 0.14 on 44 assays" in text and "fidelity to fp32" in text
+    assert "License: GPL-3.0" in tip and "not a quality measure" in tip
+    text, tip = describe(by_name["plain"])
+    assert "no benchmark recorded" in text and "was not measured" in tip
 
 
 def test_folding_packs_are_left_to_the_structure_panel(qtbot, settings, packs_dir, make_pack):

@@ -1,4 +1,6 @@
-"""ProteinGym substitution assays: read an assay, rebuild its wild type, read the reference Spearmans."""
+"""ProteinGym substitution assays: read an assay, rebuild its wild type, read the reference Spearmans.
+
+Used by the exporter's `--benchmark` (exporter/benchmark.py) and by bench/."""
 from __future__ import annotations
 
 import csv
