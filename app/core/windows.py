@@ -47,11 +47,24 @@ def plan_windows(length: int, size: int, overlap: Optional[int] = None) -> list[
 
 
 def assign_positions(length: int, windows: list[Window]) -> np.ndarray:
-    """(length,) int: for each position, the index of the covering window with nearest centre."""
-    pos = np.arange(length, dtype=np.float64)[:, None]  # (L, 1)
-    starts = np.array([w.start for w in windows])[None, :]  # (1, W)
-    ends = np.array([w.end for w in windows])[None, :]
-    centers = np.array([w.center for w in windows])[None, :]
-    dist = np.abs(pos - centers)  # (L, W)
-    dist[(pos < starts) | (pos >= ends)] = np.inf  # only windows that contain the position
-    return np.argmin(dist, axis=1)  # argmin returns the first minimum: ties -> earlier window
+    """(length,) int: for each position, the index of the covering window with nearest centre.
+
+    Ties go to the earlier window in the list. O(length) memory and O(sum of window lengths)
+    time: each window updates only the positions it covers. Raises ValueError naming the first
+    (1-based) position no window covers.
+    """
+    # Distances are doubled so they stay integers: 2 * |i - centre| = |2i - (start + end - 1)|.
+    best = np.full(length, np.iinfo(np.int64).max, dtype=np.int64)  # (L,)
+    owner = np.full(length, -1, dtype=np.int64)  # (L,)
+    for k, w in enumerate(windows):
+        lo, hi = max(w.start, 0), min(w.end, length)
+        if lo >= hi:
+            continue
+        dist = np.abs(2 * np.arange(lo, hi, dtype=np.int64) - (w.start + w.end - 1))  # (hi - lo,)
+        closer = dist < best[lo:hi]  # strict: an equal distance keeps the earlier window
+        best[lo:hi][closer] = dist[closer]
+        owner[lo:hi][closer] = k
+    uncovered = np.flatnonzero(owner < 0)
+    if uncovered.size:
+        raise ValueError(f"position {int(uncovered[0]) + 1} of {length} is in no window")
+    return owner
