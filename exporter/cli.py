@@ -168,7 +168,9 @@ ESM2_DEFAULTS = {"calibration_size": 64, "verify_size": 16, "max_verify_residues
 def run(args: argparse.Namespace) -> int:
     from .esmfold.loaders import is_folding_checkpoint
     from .loaders import load
+    from .pack import check_out_dirs
 
+    check_out_dirs(args.out, args.schemes)  # before any work: never replace a directory that is not a pack
     if is_folding_checkpoint(args.model):
         from .esmfold.cli import run_folding
 

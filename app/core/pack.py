@@ -1,30 +1,24 @@
 """Model packs: read and verify manifest.json + files (DESIGN.md section 3), list installed packs."""
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
-from typing import Any, Optional, Union
+from pathlib import Path
+from typing import Optional, Union
+
+from .pack_checks import ManifestError, check_manifest
+from .pack_error import PackError
+from .pack_files import (MANIFEST, MANIFEST_HASH, check_graph_files, check_manifest_hash,  # noqa: F401
+                         graph_files, inside_pack, sha256_file, verify_files)  # (re-exported)
 
 log = logging.getLogger(__name__)
 
 PACK_FORMAT = "edgefold-pack"
 SUPPORTED_VERSIONS = (1,)
-MANIFEST = "manifest.json"
-_CHUNK = 1 << 20  # bytes read per hash update
 TASKS = ("masked-lm", "folding")
 FOLDING_PARTS = ("lm", "trunk", "structure", "heads")
-
-
-class PackError(Exception):
-    """A pack that cannot be used; the message names the pack path and the offending file."""
-
-    def __init__(self, message: str, path: Union[str, Path, None] = None) -> None:
-        super().__init__(message)
-        self.path = Path(path) if path is not None else None
 
 
 @dataclass(frozen=True)
@@ -104,25 +98,21 @@ class PackInfo:
         return self.error is None
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, streamed in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def read_manifest(path: Union[str, Path], task: Optional[str] = None) -> dict:
+    """Parse and check `<path>/manifest.json` (its hash, types, ESM-2 contract); raises PackError.
 
-
-def read_manifest(path: Union[str, Path]) -> dict:
-    """Parse and structurally check `<path>/manifest.json`; raises PackError."""
+    `task`, if given, is the task the caller needs ("folding"): another is refused first.
+    """
     path = Path(path)
     mpath = path / MANIFEST
     if not path.is_dir():
         raise PackError(f"{path}: pack directory not found", path)
     if not mpath.is_file():
         raise PackError(f"{mpath}: manifest missing", path)
+    raw = inside_pack(path, mpath).read_bytes()
+    check_manifest_hash(path, raw)
     try:
-        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+        manifest = json.loads(raw.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise PackError(f"{mpath}: not valid JSON ({e})", path) from None
     if not isinstance(manifest, dict) or manifest.get("format") != PACK_FORMAT:
@@ -131,17 +121,18 @@ def read_manifest(path: Union[str, Path]) -> dict:
     if version not in SUPPORTED_VERSIONS:
         raise PackError(f"{mpath}: unsupported format_version {version!r} "
                         f"(this app reads {SUPPORTED_VERSIONS})", path)
-    task = manifest.get("task", "masked-lm")
-    if task not in TASKS:
-        raise PackError(f"{mpath}: unknown task {task!r} (this app reads {', '.join(TASKS)})", path)
-    for key in ("onnx", "files") + (("alphabet",) if task == "masked-lm" else ()):
-        if not isinstance(manifest.get(key), dict):
-            raise PackError(f"{mpath}: missing or invalid {key!r} section", path)
-    if task == "folding":
+    got = manifest.get("task", "masked-lm")
+    if got not in TASKS:
+        raise PackError(f"{mpath}: unknown task {got!r} (this app reads {', '.join(TASKS)})", path)
+    if task is not None and got != task:
+        raise PackError(f"{path}: task is {got!r}, not {task!r}", path)
+    try:
+        check_manifest(manifest, got)
+    except ManifestError as e:
+        raise PackError(f"{mpath}: {e}", path) from None
+    if got == "folding":
         _check_parts(manifest, mpath, path)
         return manifest
-    if "model" not in manifest["onnx"]:
-        raise PackError(f"{mpath}: 'onnx' section lacks 'model'", path)
     if manifest["onnx"]["model"] not in manifest["files"]:
         raise PackError(f"{mpath}: model file {manifest['onnx']['model']!r} "
                         f"is not listed in 'files'", path)
@@ -164,42 +155,13 @@ def _check_parts(manifest: dict, mpath: Path, path: Path) -> None:
         raise PackError(f"{mpath}: part file(s) {unlisted} not listed in 'files'", path)
 
 
-def _file_path(pack_dir: Path, name: str) -> Path:
-    """Resolve a manifest file name, refusing absolute paths and '..' escapes."""
-    rel = PurePosixPath(name)
-    if rel.is_absolute() or ".." in rel.parts or not rel.parts:
-        raise PackError(f"{pack_dir}: manifest lists an unsafe file name {name!r}", pack_dir)
-    return pack_dir.joinpath(*rel.parts)
-
-
-def verify_files(pack_dir: Path, files: dict, hashes: bool = True) -> int:
-    """Check every listed file exists, has its size and (if `hashes`) its sha256; return bytes."""
-    total = 0
-    for name, meta in files.items():
-        fpath = _file_path(pack_dir, name)
-        if not fpath.is_file():
-            raise PackError(f"{fpath}: file missing from pack", pack_dir)
-        expected = int(meta.get("bytes", -1))
-        got = fpath.stat().st_size
-        if got != expected:
-            what = "truncated" if got < expected else "wrong size"
-            raise PackError(f"{fpath}: {what}: expected {expected} bytes, got {got}", pack_dir)
-        if hashes and sha256_file(fpath) != str(meta.get("sha256", "")).lower():
-            raise PackError(f"{fpath}: sha256 mismatch (file corrupted or tampered)", pack_dir)
-        total += got
-    return total
-
-
 def load_pack(path: Union[str, Path], verify: bool = True) -> Pack:
-    """Read a pack's manifest; with `verify`, check each file's presence, size and sha256."""
+    """Read and check a pack's manifest and graphs; with `verify`, each file's size and sha256 too."""
     path = Path(path).expanduser()
     manifest = read_manifest(path)
     if verify:
         verify_files(path, manifest["files"], hashes=True)
-    else:
-        for name in ([manifest["onnx"]["model"]] if "model" in manifest["onnx"] else
-                     list(manifest["onnx"]["parts"].values())):
-            _file_path(path, name)
+    check_graph_files(path, manifest)
     log.info("loaded pack %s (%s) from %s", manifest.get("name"), manifest.get("scheme"), path)
     return Pack(path=path, manifest=manifest)
 

@@ -33,7 +33,44 @@ def _session(pack: Pack, path: Path, threads: int) -> ort.InferenceSession:
     first = session.get_inputs()[0].name
     if first != "tokens":
         raise PackError(f"{path}: first input is {first!r}, expected 'tokens'", pack.path)
+    for out in session.get_outputs():
+        if out.shape:  # [] or None: the graph declares no shape; run() checks the arrays
+            _check_width(pack, path, out.name, out.shape)
     return session
+
+
+def expected_widths(pack: Pack) -> dict[str, int]:
+    """Last dimension of each output: logits the alphabet (= vocab_size), embeddings embed_dim."""
+    widths = {"logits": len(pack.alphabet["tokens"])}
+    if "embed_dim" in pack.architecture:
+        widths["embeddings"] = int(pack.architecture["embed_dim"])
+    return widths
+
+
+def _check_width(pack: Pack, path: Path, name: str, shape: Sequence) -> None:
+    """PackError unless output `name` of shape `shape` is 3-D with the width the manifest declares."""
+    want = expected_widths(pack).get(name)
+    if want is None:
+        return
+    if len(shape) != 3:
+        raise PackError(f"{path}: output {name!r} has shape {list(shape)}, expected 3-D (batch, length, "
+                        f"{want}) for pack {pack.name!r}", pack.path)
+    last = shape[-1]
+    if isinstance(last, int) and last != want:
+        declared = (f"a {want}-token alphabet" if name == "logits" else f"architecture.embed_dim {want}")
+        raise PackError(f"{path}: output {name!r} is {last} wide, but the manifest of pack {pack.name!r} "
+                        f"declares {declared}", pack.path)
+
+
+def check_results(pack: Pack, results: dict[str, np.ndarray]) -> None:
+    """PackError naming the pack and output when an output has the wrong width or non-finite values."""
+    for name, array in results.items():
+        _check_width(pack, pack.path, name, array.shape)
+        if np.issubdtype(array.dtype, np.floating):
+            bad = array.size - int(np.count_nonzero(np.isfinite(array)))
+            if bad:
+                raise PackError(f"pack {pack.name!r} at {pack.path}: output {name!r} has {bad} non-finite "
+                                f"value(s) (NaN or infinity) of {array.size}; the model is broken", pack.path)
 
 
 class Esm2Runtime:
@@ -103,5 +140,6 @@ class Esm2Runtime:
                                  f"{unknown}; available: {list(self.output_names)}{hint}")
         session = self._session_for(outputs)
         feed = {self.input_name: self._check_tokens(tokens)}
-        results = session.run(list(outputs), feed)
-        return dict(zip(outputs, results))
+        results = dict(zip(outputs, session.run(list(outputs), feed)))
+        check_results(self.pack, results)
+        return results

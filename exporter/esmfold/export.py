@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
-from ..pack import write_pack
+from ..pack import write_manifest, write_pack
 from .calibration import FoldCalibration
 from .lm_graph import AF2_RESTYPES_WITH_X
 from .metrics import superposed_deviation, tm_score
@@ -146,10 +145,7 @@ class FoldExporter:
 
 
 def write_manifest_field(pack: Path, key: str, value) -> None:
-    """Set one manifest key, atomically (the manifest is not itself hashed; parts keep their hashes)."""
-    path = pack / "manifest.json"
-    manifest = json.loads(path.read_text())
+    """Set one manifest key, atomically, and rewrite manifest.sha256 to match (exporter.pack.write_manifest)."""
+    manifest = json.loads((pack / "manifest.json").read_text())
     manifest[key] = value
-    tmp = path.with_name(f".manifest.json.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_manifest(pack, manifest)

@@ -22,7 +22,7 @@ def test_manifest_lists_every_file_with_its_hash_and_size(tmp_path, tiny):
     entry = manifest["files"]["model.onnx"]
     assert entry["sha256"] == sha256_file(path / "model.onnx")
     assert entry["bytes"] == (path / "model.onnx").stat().st_size
-    assert sorted(p.name for p in path.iterdir()) == ["manifest.json", "model.onnx"]
+    assert sorted(p.name for p in path.iterdir()) == ["manifest.json", "manifest.sha256", "model.onnx"]
 
 
 def test_interrupted_export_keeps_the_previous_pack_and_leaves_no_temp(tmp_path, tiny, monkeypatch):

@@ -1,7 +1,6 @@
 """Open the four ONNX parts of a folding pack as onnxruntime sessions."""
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from ..pack import PackError, check_graph_files, read_manifest
 from ..session import open_session
 from ..session import session_options as _session_options
 
@@ -60,18 +60,25 @@ def session_options(threads: int | None = None) -> ort.SessionOptions:
 
 
 def open_parts(pack_dir: str | Path, threads: int | None = None) -> FoldingParts:
-    """Sessions for a pack whose manifest has `task: folding` and `onnx.parts` {part: file}."""
+    """Sessions for a pack whose manifest has `task: folding` and `onnx.parts` {part: file}.
+
+    The manifest is checked as app.core.pack checks any pack (its manifest.sha256, key types,
+    parts listed in `files`, no path or graph reference out of the listed files); file hashes
+    are the caller's (load_pack / verify_files), as hashing a 3B pack takes a while.
+    """
     pack_dir = Path(pack_dir)
     try:
-        manifest = json.loads((pack_dir / "manifest.json").read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise FoldPackError(f"{pack_dir}: cannot read manifest.json ({exc})") from exc
-    if manifest.get("task") != "folding":
-        raise FoldPackError(f"{pack_dir}: task is {manifest.get('task')!r}, not 'folding'")
-    files = manifest.get("onnx", {}).get("parts", {})
+        manifest = read_manifest(pack_dir, task="folding")
+    except PackError as exc:
+        raise FoldPackError(str(exc)) from exc
+    files = manifest["onnx"]["parts"]
     missing = [p for p in PART_NAMES if p not in files or not (pack_dir / files[p]).is_file()]
     if missing:
         raise FoldPackError(f"{pack_dir}: missing part file(s) for {', '.join(missing)}")
+    try:
+        check_graph_files(pack_dir, manifest)
+    except PackError as exc:
+        raise FoldPackError(str(exc)) from exc
     opts = session_options(threads)
     sessions = {p: open_session(pack_dir / files[p], opts) for p in PART_NAMES}
     size = sum(p.stat().st_size for f in files.values() for p in pack_dir.glob(f"{f}*") if p.is_file())
