@@ -45,6 +45,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--calibration-size", type=int, default=64)
     p.add_argument("--verify-size", type=int, default=16, help="held-out sequences for the exporter's check")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--placement", default=None,
+                   help="activation-quantizer placement of int8/pwlq8 (e.g. linear; default: the exporter's)")
     p.add_argument("--work", type=Path, default=REPO / "bench" / ".work" / "accuracy")
     p.add_argument("--activation-study", action="store_true",
                    help="only the LayerNorm-input fake-quant study (bits --bits, uniform vs PWLQ)")
@@ -69,7 +71,8 @@ def export(loaded, args, schemes: list[str]):
     heldout = stratified(read_sequences(HELDOUT), args.verify_size, 400, seed=1) if args.verify_size else []
     name = Path(args.model).name.replace(".pt", "")
     return build_packs(loaded, model_id(args.model), schemes, args.work / name, calibration,
-                       args.calibration_size, contacts=True, verify_sequences=heldout, threads=args.threads)
+                       args.calibration_size, contacts=True, verify_sequences=heldout, threads=args.threads,
+                       placement=tuple(args.placement.split(",")) if args.placement else None)
 
 
 def evaluate_schemes(packs, paths, structures, args) -> dict:

@@ -68,7 +68,8 @@ def cached_pack(path: Path, key: str) -> bool:
 def build_packs(loaded, model_id: str, schemes: Sequence[str], out_dir: Path, calibration: Sequence[str],
                 calibration_size: int = 8, contacts: bool = False, max_residues: int = 1022,
                 verify_sequences: Sequence[str] = (), threads: int | None = None,
-                progress=None, split_policy: str | None = None) -> list[BuiltPack]:
+                progress=None, split_policy: str | None = None,
+                placement: tuple[str, ...] | None = None) -> list[BuiltPack]:
     """Export `loaded` once per scheme into out_dir/<scheme>, reusing packs built with the same inputs.
 
     `split_policy` overrides pwlq8's Linear split ("never", "auto", "always"; None: the scheme's
@@ -78,7 +79,8 @@ def build_packs(loaded, model_id: str, schemes: Sequence[str], out_dir: Path, ca
     """
     from exporter.pipeline import ExportOptions, Exporter
 
-    model_id = f"{model_id}|pwlq-split={split_policy or 'default'}"
+    model_id = f"{model_id}|pwlq-split={split_policy or 'default'}" + \
+        (f"|placement={','.join(placement)}" if placement else "")
     key = pack_key(model_id, calibration, calibration_size, contacts, max_residues)
     todo = [s for s in schemes if not cached_pack(out_dir / s, key)]
     built = {s: describe(s, out_dir / s, True) for s in schemes if s not in todo}
@@ -86,7 +88,7 @@ def build_packs(loaded, model_id: str, schemes: Sequence[str], out_dir: Path, ca
         options = ExportOptions(contacts=contacts, calibration_size=calibration_size,
                                 verify_sequences=tuple(verify_sequences), max_residues=max_residues,
                                 threads=threads, calibration_source="bench",
-                                pwlq_split=split_policy,
+                                pwlq_split=split_policy, placement=placement,
                                 extra_manifest={"bench_key": key, "bench_model_id": model_id})
         exporter = Exporter(loaded, calibration, options, progress=progress)
         for scheme in todo:
