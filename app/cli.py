@@ -5,13 +5,13 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Optional, Sequence, TextIO
+from typing import Callable, Optional, Sequence, TextIO
 
 from .core.embedding import embed_sequence
-from .core.fasta import FastaError, Record, read_fasta
-from .core.jobs import Cancelled
+from .core.fasta import MAX_SCORE_RESIDUES, FastaError, Record, check_lengths, decode_text, read_fasta
+from .core.jobs import Cancelled, Throttle
 from .core.mutants import MutantError, all_single_mutants, parse_mutant, parse_mutant_text
-from .core.outputs import safe_stem, save_npy, write_scores_csv
+from .core.outputs import check_writable, prepare_dir, safe_stem, save_npy, write_scores_csv
 from .core.pack import Pack, PackError, default_pack_dir, load_pack
 from .core.runtime import Esm2Runtime, InferenceError
 from .core.scoring import METHODS, score_matrix, score_mutants
@@ -22,25 +22,54 @@ class CliError(Exception):
 
 
 class ProgressLine:
-    """Progress on stderr: rewritten in place on a terminal, else at most one line per 5 s."""
+    """Progress on stderr for one run: at most one line per `interval` s (rewritten in place,
+    up to 5 times a second, on a terminal), prefixed with the record and the records/s rate."""
 
-    def __init__(self, stream: Optional[TextIO] = None, interval: float = 5.0) -> None:
+    TTY_INTERVAL = 0.2
+
+    def __init__(self, stream: Optional[TextIO] = None, interval: float = 5.0,
+                 records: int = 0, clock: Callable[[], float] = time.monotonic) -> None:
         self.stream = stream if stream is not None else sys.stderr
-        self.interval, self.prefix = interval, ""
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self._last = 0.0
+        self.prefix, self.records = "", records
+        self._record: Optional[tuple[int, str, int]] = None  # (n, id, length) of the current one
+        self._clock, self._t0 = clock, clock()
+        self._in_place = False
+        self._throttle = Throttle(self._write, min(interval, self.TTY_INTERVAL) if self.tty else interval,
+                                  clock)
+
+    def record(self, n: int, record_id: str, length: int) -> None:
+        """Record n (1-based) of `records` starts; cheap, called once per record."""
+        self._record = (n, record_id, length)
 
     def __call__(self, done: int, total: int, message: str) -> None:
-        now = time.monotonic()
-        if done < total and now - self._last < (0.1 if self.tty else self.interval):
-            return
-        self._last = now
-        line = f"{self.prefix}{message}"
+        self._throttle(done, total, message)
+
+    def _write(self, done: int, total: int, message: str) -> None:
+        line = f"{self._prefix()}{message}"
         if self.tty:
-            self.stream.write("\r" + line[:120].ljust(120) + ("\n" if done >= total else ""))
+            self.stream.write("\r" + line[:120].ljust(120))
+            self._in_place = True
         else:
             self.stream.write(line + "\n")
         self.stream.flush()
+
+    def _prefix(self) -> str:
+        if self._record is None:
+            return self.prefix
+        n, rid, length = self._record
+        rid = "".join(c if c.isprintable() else "?" for c in rid)  # no terminal escapes from headers
+        elapsed = self._clock() - self._t0
+        rate = f", {(n - 1) / elapsed:.1f} records/s" if n > 1 and elapsed > 0 else ""
+        return f"{self.prefix}[{n}/{self.records} {rid}, {length} aa{rate}] "
+
+    def close(self) -> None:
+        """Show the last held-back update on a terminal and end its line."""
+        if self.tty:
+            self._throttle.flush()
+            if self._in_place:
+                self.stream.write("\n")
+                self.stream.flush()
 
 
 def _load(model: Optional[str]) -> Pack:
@@ -54,22 +83,29 @@ def _load(model: Optional[str]) -> Pack:
 def _mutant_codes(arg: str) -> list[str]:
     """--mutants: a file (CSV with a `mutant` column, or one code per line) or 'A1G,K4R:L5A'."""
     path = Path(arg).expanduser()
-    text = path.read_text(encoding="utf-8-sig") if path.is_file() else arg
+    try:
+        is_file = bool(arg) and path.is_file()
+    except OSError:  # e.g. a long mutant list is too long a file name
+        is_file = False
+    try:
+        text = decode_text(path.read_bytes(), str(path), "mutant file") if is_file else arg
+    except FastaError as e:
+        raise CliError(str(e)) from None
     codes = parse_mutant_text(text)
     if not codes:
-        raise CliError(f"--mutants {arg!r}: no mutant codes found")
+        raise CliError(f"--mutants {arg!r}: no mutant codes found (give a list such as "
+                       f"'A23G,K40R' or a file; omit --mutants to score every substitution)")
     return codes
 
 
 def _records(path: str) -> list[Record]:
-    if not Path(path).is_file():
-        raise CliError(f"{path}: no such FASTA file")
-    return read_fasta(path)
+    return read_fasta(path)  # FastaError: missing, a directory, not a regular file, empty, binary
 
 
 def cmd_score(args: argparse.Namespace) -> int:
     records = _records(args.fasta)
-    codes = _mutant_codes(args.mutants) if args.mutants else None
+    check_lengths(records, MAX_SCORE_RESIDUES, "score")
+    codes = _mutant_codes(args.mutants) if args.mutants is not None else None
     if codes is not None:  # check every code against every record before any work
         for rec in records:
             for code in codes:
@@ -77,15 +113,17 @@ def cmd_score(args: argparse.Namespace) -> int:
                     parse_mutant(code, rec.sequence)
                 except MutantError as e:
                     raise CliError(f"record {rec.id!r}: {e}") from None
+    check_writable(args.out)  # a bad --out is reported now, not after the scoring
     runtime = Esm2Runtime(_load(args.model), threads=args.threads)
-    progress = ProgressLine()
+    progress = ProgressLine(records=len(records))
     rows = []
     for n, rec in enumerate(records, 1):
-        progress.prefix = f"[{n}/{len(records)} {rec.id}, {len(rec)} aa] "
+        progress.record(n, rec.id, len(rec))
         matrix = score_matrix(runtime, rec.sequence, args.method, progress=progress,
                               batch_size=args.batch_size)
         names = codes if codes is not None else list(all_single_mutants(rec.sequence))
         rows.extend((rec.id, name, float(s)) for name, s in zip(names, score_mutants(matrix, names)))
+    progress.close()
     n = write_scores_csv(args.out, rows, header=("record_id", "mutant", "score"))
     print(f"wrote {n} scores for {len(records)} record(s) to {args.out}", file=sys.stderr)
     return 0
@@ -94,7 +132,8 @@ def cmd_score(args: argparse.Namespace) -> int:
 def cmd_embed(args: argparse.Namespace) -> int:
     records = _records(args.fasta)
     runtime = Esm2Runtime(_load(args.model), threads=args.threads)
-    out = Path(args.out)
+    check_lengths(records, runtime.max_residues, "embed (one model window, no windowing)")
+    out = prepare_dir(args.out)
     progress = ProgressLine()
     stems: set[str] = set()
     for n, rec in enumerate(records, 1):
@@ -111,6 +150,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
         if emb.contacts is not None:
             save_npy(out / f"{stem}.contacts.npy", emb.contacts)
         progress(n, len(records), f"embedded {n}/{len(records)} records ({rec.id})")
+    progress.close()
     print(f"wrote embeddings of {len(records)} record(s) to {out}", file=sys.stderr)
     return 0
 
@@ -138,6 +178,7 @@ def cmd_fold(args: argparse.Namespace) -> int:
             check_memory(parts.architecture, len(rec.sequence), parts.weight_bytes)
         except MemoryError as e:
             raise CliError(f"record {rec.id!r}: {e}") from None
+    prepare_dir(args.out)
     progress = ProgressLine(interval=0.0)
     stems: set[str] = set()
     done = 0
@@ -161,6 +202,19 @@ def cmd_fold(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        if not text.strip().isascii():  # int() would also read '１６' (full-width digits)
+            raise ValueError(text)
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid integer {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m app", description="EdgeFold: ESM-2 on your CPU. "
                                 "Without a command, opens the desktop app.")
@@ -172,21 +226,29 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--threads", type=int, default=None, metavar="N",
                         help="onnxruntime intra-op threads (default: all cores)")
     s = sub.add_parser("score", parents=[common], help="score every single substitution (or "
-                       "--mutants) and write a ProteinGym-style CSV")
-    s.add_argument("--out", required=True, metavar="OUT.csv")
+                       "--mutants) and write a ProteinGym-style CSV",
+                       description=f"Score every single substitution (or --mutants) of each record "
+                       f"and write a ProteinGym-style CSV. Records of up to {MAX_SCORE_RESIDUES:,} "
+                       f"residues (ASCII letters) are accepted; longer ones are refused.")
+    s.add_argument("--out", required=True, metavar="OUT.csv", help="output CSV, written "
+                   "atomically; its directory must exist and it must not be a symlink, "
+                   "device or directory")
     s.add_argument("--method", choices=METHODS, default="wt-marginal")
     s.add_argument("--mutants", metavar="FILE_OR_LIST", help="mutant file or list, e.g. "
                    "'A23G,A23G:K40R' (1-based)")
-    s.add_argument("--batch-size", type=int, default=16, help="masked copies per pass")
+    s.add_argument("--batch-size", type=_positive_int, default=16, metavar="N",
+                   help="masked copies per pass (>= 1, default 16)")
     s.set_defaults(func=cmd_score)
     e = sub.add_parser("embed", parents=[common], help="write per-residue and mean embeddings "
                        "(and contacts) as .npy files")
-    e.add_argument("--out", required=True, metavar="DIR")
+    e.add_argument("--out", required=True, metavar="DIR", help="output directory (created "
+                   "if missing; its parent must exist)")
     e.add_argument("--contacts", action="store_true", help="also write <id>.contacts.npy (L, L)")
     e.set_defaults(func=cmd_embed)
     f = sub.add_parser("fold", parents=[common], help="predict structures with an ESMFold pack: "
                        "OUT/<id>.pdb, .cif and .json (pLDDT, pTM, PAE) per record")
-    f.add_argument("--out", required=True, metavar="DIR")
+    f.add_argument("--out", required=True, metavar="DIR", help="output directory (created "
+                   "if missing; its parent must exist)")
     f.add_argument("--recycles", type=int, default=None, metavar="N",
                    help="recycling iterations (default: the pack's max_recycles, as ESMFold)")
     f.set_defaults(func=cmd_fold)

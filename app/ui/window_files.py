@@ -7,6 +7,7 @@ from PySide6.QtCore import Slot
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QFileDialog
 
+from app.core.fasta import FastaError, read_fasta_text
 from app.ui.csv_export import export_csv
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -31,12 +32,10 @@ class WindowFilesMixin:
     def open_path(self, path: str | Path) -> bool:
         """Load a FASTA file into the editor; a dialog explains an unreadable or invalid file."""
         path = Path(path)
-        try:
-            if path.stat().st_size > MAX_FILE_BYTES:
-                raise ValueError(f"{path}: larger than {MAX_FILE_BYTES // 2**20} MB")
-            text = path.read_text(encoding="utf-8-sig")
-        except (OSError, ValueError) as e:  # UnicodeDecodeError is a ValueError
-            self.show_error("Cannot open file", f"{path}: {e}" if str(path) not in str(e) else str(e))
+        try:  # the CLI's messages: a directory, not a regular file, empty, not text (byte offset)
+            text = read_fasta_text(path, max_bytes=MAX_FILE_BYTES)
+        except FastaError as e:  # the editor keeps its text
+            self.show_error("Cannot open file", str(e))
             return False
         self._remember_dir(path)
         self.editor.set_text(text, source=str(path))
