@@ -72,6 +72,7 @@ def test_memory_refusal_and_wrong_pack_are_clean_errors(folding_pack, fasta, tmp
     shutil.copytree(folding_pack, big)
     manifest["architecture"]["c_z"] = 1 << 24  # a pair representation no machine holds
     (big / "manifest.json").write_text(json.dumps(manifest))
+    (big / "manifest.sha256").unlink()  # hand-edited: drop the manifest's hash (else that refuses first)
     assert main(["fold", "--model", str(big), "--fasta", str(fasta), "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
     assert "record 'first|rec'" in err and "needs about" in err and "longest sequence that fits" in err
