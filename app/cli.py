@@ -46,7 +46,7 @@ class ProgressLine:
         self._throttle(done, total, message)
 
     def _write(self, done: int, total: int, message: str) -> None:
-        line = f"{self._prefix()}{message}"
+        line = _printable(f"{self._prefix()}{message}")
         if self.tty:
             self.stream.write("\r" + line[:120].ljust(120))
             self._in_place = True
@@ -58,7 +58,6 @@ class ProgressLine:
         if self._record is None:
             return self.prefix
         n, rid, length = self._record
-        rid = "".join(c if c.isprintable() else "?" for c in rid)  # no terminal escapes from headers
         elapsed = self._clock() - self._t0
         rate = f", {(n - 1) / elapsed:.1f} records/s" if n > 1 and elapsed > 0 else ""
         return f"{self.prefix}[{n}/{self.records} {rid}, {length} aa{rate}] "
@@ -70,6 +69,11 @@ class ProgressLine:
             if self._in_place:
                 self.stream.write("\n")
                 self.stream.flush()
+
+
+def _printable(text: str) -> str:
+    """`text` with control characters as '?': a FASTA header cannot send terminal escapes."""
+    return "".join(c if c.isprintable() else "?" for c in text)
 
 
 def _load(model: Optional[str]) -> Pack:
@@ -192,7 +196,7 @@ def cmd_fold(args: argparse.Namespace) -> int:
             result = fold(parts, rec.sequence, num_recycles=args.recycles, progress=progress, record=rec.id)
             write_fold_outputs(result, args.out, stem, rec.id)
             done += 1
-            print(f"{rec.id}: mean pLDDT {result.residue_plddt.mean():.1f}, pTM {result.ptm:.3f} -> "
+            print(f"{_printable(rec.id)}: mean pLDDT {result.residue_plddt.mean():.1f}, pTM {result.ptm:.3f} -> "
                   f"{Path(args.out) / stem}.pdb/.cif/.json", file=sys.stderr)
     except KeyboardInterrupt:
         print(f"error: interrupted; {done} of {len(records)} record(s) written to {args.out}, no partial file",
@@ -222,8 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--model", metavar="PACK", help="model pack directory "
                         "(default: the embedded default pack)")
-    common.add_argument("--fasta", required=True, metavar="IN", help="input FASTA file")
-    common.add_argument("--threads", type=int, default=None, metavar="N",
+    common.add_argument("--fasta", required=True, metavar="IN", help="input FASTA file (a regular "
+                        "UTF-8 text file; residues are ASCII letters)")
+    common.add_argument("--threads", type=_positive_int, default=None, metavar="N",
                         help="onnxruntime intra-op threads (default: all cores)")
     s = sub.add_parser("score", parents=[common], help="score every single substitution (or "
                        "--mutants) and write a ProteinGym-style CSV",
@@ -263,9 +268,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .__main__ import launch_gui
 
         return launch_gui()
-    if args.threads is not None and args.threads < 1:
-        print("error: --threads must be >= 1", file=sys.stderr)
-        return 2
     try:
         return args.func(args)
     except (CliError, FastaError, PackError, MutantError, InferenceError, ValueError,

@@ -78,8 +78,8 @@ def check_target(path: Union[str, Path]) -> Path:
 
 
 def check_writable(path: Union[str, Path]) -> Path:
-    """`check_target`, then create and remove a temporary file next to `path`: a read-only or
-    full directory is reported now, before any work, not after it."""
+    """`check_target`, then create and remove a temporary file next to `path`: a directory we
+    may not write in (permissions, a read-only mount) is reported now, before any work."""
     path = check_target(path)
     _probe(path)
     return path

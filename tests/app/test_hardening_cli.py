@@ -10,7 +10,8 @@ import pytest
 
 from app import cli
 from app.__main__ import main
-from app.core.fasta import MAX_SCORE_RESIDUES
+
+MAX_SCORE_RESIDUES = 100_000  # app.core.fasta.MAX_SCORE_RESIDUES, as --help states it
 
 
 @pytest.fixture
@@ -195,3 +196,21 @@ def test_progress_hides_terminal_escapes_in_record_ids():
     line.record(1, "evil\x1b]0;pwned\x07", 3)
     line(1, 1, "done")
     assert "\x1b" not in stream.getvalue() and "evil?]0;pwned?" in stream.getvalue()
+
+
+@pytest.mark.parametrize("value", ["0", "\u0664"])  # Arabic-Indic four: int() would take it
+def test_threads_must_be_an_ascii_integer_of_at_least_one(fasta, tmp_path, capsys, value):
+    with pytest.raises(SystemExit) as e:
+        main(["score", "--fasta", str(fasta), "--out", str(tmp_path / "o.csv"), "--threads", value])
+    assert e.value.code == 2 and "--threads" in capsys.readouterr().err
+
+
+def test_throttle_forwards_the_first_holds_the_rest_and_flushes_the_last():
+    from app.core.jobs import Throttle
+    now, seen = [0.0], []
+    t = Throttle(lambda d, n, m: seen.append(d), interval=1.0, clock=lambda: now[0])
+    for k in range(1, 2001):
+        t(k, 2000, "")
+        now[0] += 0.001
+    t.flush()
+    assert seen == [1, 1001, 2000]

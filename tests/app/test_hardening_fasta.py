@@ -6,8 +6,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from app.core.fasta import (ALLOWED_RESIDUES, MAX_SCORE_RESIDUES, FastaError, Record,
-                            check_lengths, parse_fasta, read_fasta, read_fasta_text)
+from app.core import fasta
+from app.core.fasta import ALLOWED_RESIDUES, FastaError, Record, parse_fasta, read_fasta
 
 FUZZ = settings(max_examples=2000, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
@@ -42,9 +42,10 @@ def test_unicode_header_is_kept():
 
 
 def test_length_limit_names_the_record():
-    recs = parse_fasta(f">ok\nMK\n>long\n{'A' * (MAX_SCORE_RESIDUES + 1)}\n")
+    limit = fasta.MAX_SCORE_RESIDUES
+    recs = parse_fasta(f">ok\nMK\n>long\n{'A' * (limit + 1)}\n")
     with pytest.raises(FastaError) as e:
-        check_lengths(recs, MAX_SCORE_RESIDUES, "score")
+        fasta.check_lengths(recs, limit, "score")
     assert e.value.record_id == "long" and "100,001 residues" in str(e.value)
     assert "at most 100,000" in str(e.value)
 
@@ -81,7 +82,7 @@ def test_binary_file_is_not_a_text_fasta_file(tmp_path, data, offset):
     path = tmp_path / "b.fa"
     path.write_bytes(data)
     with pytest.raises(FastaError) as e:
-        read_fasta_text(path)
+        fasta.read_fasta_text(path)
     msg = str(e.value)
     assert msg.startswith(f"{path}: not a text FASTA file") and f"byte offset {offset}" in msg
     assert "codec" not in msg
@@ -91,7 +92,7 @@ def test_size_limit(tmp_path):
     path = tmp_path / "big.fa"
     path.write_bytes(b">x\n" + b"A" * 2000)
     with pytest.raises(FastaError, match="larger than"):
-        read_fasta_text(path, max_bytes=1000)
+        fasta.read_fasta_text(path, max_bytes=1000)
 
 
 # --- property-based fuzzing -------------------------------------------------------------------
@@ -142,7 +143,7 @@ def _render(rid, desc, seq, width, eol, star, blank) -> str:
     return eol.join([header, *body, *([""] if blank else [])]) + eol
 
 
-@settings(FUZZ, max_examples=1000)
+@settings(FUZZ, max_examples=700)
 @given(st.lists(RECORD, min_size=1, max_size=4, unique_by=lambda r: r[0]))
 def test_fuzz_valid_records_round_trip(records):
     assume(all(not d.startswith(("\x0b", "\x0c")) for _, d, *_ in records))

@@ -71,7 +71,7 @@ def test_fuzz_parse_mutant_raises_only_mutant_error(code, with_sequence):
 SUB = st.tuples(st.integers(1, len(SEQ)), st.sampled_from(STANDARD_AA), st.booleans())
 
 
-@settings(FUZZ, max_examples=1000)
+@settings(FUZZ, max_examples=500)
 @given(st.lists(SUB, min_size=1, max_size=4, unique_by=lambda t: t[0]))
 def test_fuzz_valid_codes_round_trip(subs):
     code = ":".join(f"{SEQ[p - 1]}{p}{a}" for p, a, _ in subs)
