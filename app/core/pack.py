@@ -190,7 +190,7 @@ def pack_info(path: Union[str, Path], source: str = "user", verify_hashes: bool 
                         str(manifest.get("scheme", "unknown")), size,
                         dict(manifest.get("accuracy") or {}), source,
                         task=str(manifest.get("task", "masked-lm")),
-                        benchmark=dict(manifest.get("benchmark") or {}) if isinstance(manifest.get("benchmark"), dict) else {},
+                        benchmark=dict(manifest.get("benchmark") or {}),  # a dict or null (pack_checks)
                         license=str(manifest.get("license", "")))
     except (PackError, OSError, ValueError, TypeError, AttributeError) as e:
         return PackInfo(path, path.name, "unknown", _du(path), {}, source, error=str(e))

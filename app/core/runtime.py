@@ -30,9 +30,12 @@ def _session(pack: Pack, path: Path, threads: int) -> ort.InferenceSession:
         raise
     except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
         raise PackError(f"{path}: onnxruntime cannot load the model ({e})", pack.path) from e
-    first = session.get_inputs()[0].name
-    if first != "tokens":
-        raise PackError(f"{path}: first input is {first!r}, expected 'tokens'", pack.path)
+    first = session.get_inputs()[0]
+    if first.name != "tokens":
+        raise PackError(f"{path}: first input is {first.name!r}, expected 'tokens'", pack.path)
+    if first.type != "tensor(int64)" or (first.shape and len(first.shape) != 2):
+        raise PackError(f"{path}: input 'tokens' is {first.type} of shape {first.shape}, expected int64 "
+                        f"(batch, length) for pack {pack.name!r}", pack.path)
     for out in session.get_outputs():
         if out.shape:  # [] or None: the graph declares no shape; run() checks the arrays
             _check_width(pack, path, out.name, out.shape)

@@ -29,7 +29,8 @@ def replace_model(pack, model: onnx.ModelProto) -> None:
     mpath.write_text(json.dumps(m))
 
 
-def gather_model(logits_width: int, embed_width: int = 8) -> onnx.ModelProto:
+def gather_model(logits_width: int, embed_width: int = 8,
+                 tokens_type: int = TensorProto.INT64) -> onnx.ModelProto:
     """tokens -> Gather(T (33, logits_width)) -> logits;  tokens -> Gather(E (33, embed_width)) -> embeddings."""
     rng = np.random.default_rng(0)
     inits = [numpy_helper.from_array(rng.normal(size=(33, logits_width)).astype(np.float32), "T"),
@@ -38,7 +39,7 @@ def gather_model(logits_width: int, embed_width: int = 8) -> onnx.ModelProto:
              helper.make_node("Gather", ["E", "tokens"], ["embeddings"])]
     f = TensorProto.FLOAT
     graph = helper.make_graph(
-        nodes, "g", [helper.make_tensor_value_info("tokens", TensorProto.INT64, ["batch", "length"])],
+        nodes, "g", [helper.make_tensor_value_info("tokens", tokens_type, ["batch", "length"])],
         [helper.make_tensor_value_info("logits", f, ["batch", "length", logits_width]),
          helper.make_tensor_value_info("embeddings", f, ["batch", "length", embed_width])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
@@ -95,4 +96,10 @@ def test_widths_are_checked_on_the_arrays_too(fresh_pack):
 def test_embeddings_wider_than_embed_dim_are_refused(fresh_pack):
     replace_model(fresh_pack, gather_model(33, embed_width=9))
     with pytest.raises(PackError, match=r"output 'embeddings' is 9 wide, .* declares architecture\.embed_dim 8"):
+        Esm2Runtime(load_pack(fresh_pack), threads=1)
+
+
+def test_tokens_input_must_be_int64(fresh_pack):
+    replace_model(fresh_pack, gather_model(33, tokens_type=TensorProto.INT32))
+    with pytest.raises(PackError, match=r"input 'tokens' is tensor\(int32\) .* expected int64"):
         Esm2Runtime(load_pack(fresh_pack), threads=1)

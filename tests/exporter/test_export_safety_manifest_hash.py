@@ -1,4 +1,4 @@
-"""write_pack writes manifest.sha256 (a `sha256sum -c` line) after the last manifest write, inspect's keys included."""
+"""write_pack writes manifest.sha256 (a `sha256sum -c` line) after the last manifest write, inspect's keys too."""
 from __future__ import annotations
 
 import hashlib

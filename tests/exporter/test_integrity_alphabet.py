@@ -1,4 +1,4 @@
-"""The app's copy of the ESM-2 alphabet (app/core/alphabet.py; the app may not import exporter) equals the exporter's."""
+"""The app's copy of the ESM-2 alphabet (app/core/alphabet.py: the app may not import exporter) is the exporter's."""
 import esm
 
 from app.core.alphabet import ESM2_SPECIAL, ESM2_TOKENS
