@@ -110,7 +110,7 @@ def pid_alive(pid: int) -> bool:
         return True  # os.kill(pid, 0) would terminate it on Windows: never clean there
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # gone, or no process could have this id
         return False
     except OSError:  # PermissionError: alive, another user's
         return True

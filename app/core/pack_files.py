@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path, PurePosixPath
 
 from .onnx_refs import OnnxWireError, external_refs
-from .pack_checks import ManifestError, check_files
+from .pack_checks import ManifestError, check_files, check_type
 from .pack_error import PackError
 
 MANIFEST = "manifest.json"
@@ -65,7 +65,8 @@ def verify_files(pack_dir: Path, files: dict, hashes: bool = True) -> int:
     """Check every listed file exists, has its size and (if `hashes`) its sha256; return bytes."""
     pack_dir = Path(pack_dir)
     try:
-        check_files(files if isinstance(files, dict) else {"": files})
+        check_type(files, (dict,), "files")
+        check_files(files)
     except ManifestError as e:
         raise PackError(f"{pack_dir / MANIFEST}: {e}", pack_dir) from None
     total = 0

@@ -128,7 +128,8 @@ def test_stale_siblings_of_dead_processes_are_removed(tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True).stdout.strip()
     live = os.getppid()  # the process that started pytest is running
-    for name in (f".p.tmp-{dead}", f".p.old-{dead}", f".p.tmp-{live}", ".p.tmp-notapid", ".q.tmp-1"):
+    for name in (f".p.tmp-{dead}", f".p.old-{dead}", ".p.tmp-99999999999999999999", f".p.tmp-{live}",
+                 ".p.tmp-notapid", ".q.tmp-1"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "half.onnx").write_bytes(b"partial")
     write_pack(out, {"model.onnx": identity_model()}, {"name": "new"})
