@@ -94,12 +94,12 @@ def install(pack: Path, out: Path, license_text: str) -> None:
     """Copy the pack to `out` (replacing a previous pack there, never a directory that is not one)."""
     if out.exists() and not (out / "manifest.json").is_file():
         raise RuntimeError(f"{out} exists and is not a model pack; refusing to replace it")
+    from .pack import swap_into_place
+
     tmp = out.with_name(f".{out.name}.installing")
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(pack, tmp)
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
+    swap_into_place(tmp, out)  # one atomic exchange where the OS has it
     (out.parent / LICENSE_FILE).write_text(license_text)
     log.info("installed %s (GPL-3.0 text: %s)", out, out.parent / LICENSE_FILE)
 

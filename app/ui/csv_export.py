@@ -4,9 +4,9 @@ from __future__ import annotations
 import csv
 import io
 import os
-import tempfile
 from pathlib import Path
 
+from app.core.outputs import atomic_open
 from app.ui.mutations import Substitutions
 
 
@@ -21,18 +21,11 @@ def to_csv_text(subs: Substitutions) -> str:
 
 
 def write_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write text to a temporary sibling file, fsync it, then rename over path."""
+    """Write text atomically through app.core.outputs (umask respected, symlink/device targets
+    refused, stale temporaries of killed runs removed), the same writer the CLI uses."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "w") as f:
+        f.write(text)
     return path
 
 

@@ -43,3 +43,25 @@ def test_overwrites_existing_file(tmp_path):
     target.write_text("old")
     export_csv(target, substitutions("M", np.ones((1, 20))))
     assert target.read_text().splitlines()[:2] == ["mutant,score", "M1A,1.0"]
+
+
+def test_gui_export_follows_the_umask_and_refuses_a_symlink(tmp_path):
+    import os
+
+    from app.ui.csv_export import write_atomic
+
+    old = os.umask(0o022)
+    try:
+        out = write_atomic(tmp_path / "scores.csv", "mutant,score\n")
+    finally:
+        os.umask(old)
+    assert (out.stat().st_mode & 0o777) == 0o644  # was 0600 with mkstemp
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("keep")
+    link = tmp_path / "link.csv"
+    link.symlink_to(target)
+    import pytest
+
+    with pytest.raises(Exception):
+        write_atomic(link, "mutant,score\n")
+    assert link.is_symlink() and target.read_text() == "keep"
