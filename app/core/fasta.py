@@ -154,6 +154,8 @@ def read_fasta_text(path: Union[str, Path], max_bytes: Optional[int] = None) -> 
         raise FastaError(f"{path}: no such FASTA file", str(path)) from None
     except OSError as e:
         raise FastaError(f"{path}: cannot read the FASTA file ({e.strerror})", str(path)) from None
+    if stat.S_ISFIFO(st.st_mode):  # a pipe, e.g. --fasta <(zcat proteome.fasta.gz)
+        return decode_text(_read_pipe(path, max_bytes), str(path))
     if not stat.S_ISREG(st.st_mode):
         raise FastaError(f"{path}: {_file_kind(st.st_mode)}, not a FASTA file", str(path))
     if max_bytes is not None and st.st_size > max_bytes:
@@ -164,6 +166,18 @@ def read_fasta_text(path: Union[str, Path], max_bytes: Optional[int] = None) -> 
     except OSError as e:
         raise FastaError(f"{path}: cannot read the FASTA file ({e.strerror})", str(path)) from None
     return decode_text(data, str(path))
+
+
+def _read_pipe(path: Path, max_bytes: Optional[int]) -> bytes:
+    """All bytes from a named pipe (process substitution), at most `max_bytes`."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read() if max_bytes is None else fh.read(max_bytes + 1)
+    except OSError as e:
+        raise FastaError(f"{path}: cannot read the FASTA pipe ({e.strerror})", str(path)) from None
+    if max_bytes is not None and len(data) > max_bytes:
+        raise FastaError(f"{path}: more than the {max_bytes // 2**20} MB limit for a FASTA file", str(path))
+    return data
 
 
 def decode_text(data: bytes, source: str, what: str = "FASTA file") -> str:
