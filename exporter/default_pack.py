@@ -50,7 +50,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--encoder-minutes", type=float, default=0.0,
                    help="then train every parameter this long (0: LM head only; see README, Default model)")
     p.add_argument("--encoder-lr", type=float, default=1e-4)
-    p.add_argument("--scheme", default="int8", help="scheme of the shipped pack")
+    p.add_argument("--scheme", default="pwlq8", help="scheme of the shipped pack (pwlq8 measured closest to fp32)")
     p.add_argument("--placement", default="linear", help="activation-quantizer placement (python -m exporter)")
     p.add_argument("--device", default="cpu", help="torch device for training, e.g. cuda")
     p.add_argument("--threads", type=int, default=2)
