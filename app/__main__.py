@@ -6,22 +6,6 @@ import threading
 from typing import Optional, Sequence
 
 
-def launch_gui() -> int:
-    """Import the Qt window lazily (the headless CLI never loads PySide6) and run it."""
-    try:
-        from app.ui import main_window  # noqa: PLC0415 (lazy on purpose)
-    except ImportError as e:
-        print(f"error: the desktop app is not available ({e}); "
-              f"the headless commands still work: python -m app score|embed --help",
-              file=sys.stderr)
-        return 1
-    entry = getattr(main_window, "main", None)
-    if entry is None:
-        print("error: app.ui.main_window has no main() entry point", file=sys.stderr)
-        return 1
-    return int(entry() or 0)
-
-
 def _thread_excepthook(args: threading.ExceptHookArgs) -> None:
     print(f"error: in thread {args.thread.name if args.thread else '?'}: "
           f"{args.exc_type.__name__}: {args.exc_value}", file=sys.stderr)

@@ -265,7 +265,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run one CLI command; errors print `error: ...` to stderr and return non-zero."""
     args = build_parser().parse_args(argv)
     if args.command in (None, "gui"):
-        from .__main__ import launch_gui
+        from .gui import launch_gui
 
         return launch_gui()
     try:

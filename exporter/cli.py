@@ -5,8 +5,8 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import Sequence
 
+from .results_table import Column, results_table
 from .sequences import DEFAULT_CALIBRATION, DEFAULT_HELDOUT, read_sequences, stratified
 
 DESCRIPTION = """\
@@ -142,20 +142,9 @@ class Bar:
             self.bar = None
 
 
-Column = tuple[str, str, int, int]  # header, accuracy key, width, decimals
 ESM2_COLUMNS: tuple[Column, ...] = (("logits SQNR dB", "logits_sqnr_db", 15, 2),
                                     ("top-1 agree", "top1_agreement", 12, 4),
                                     ("variant rho", "variant_spearman_vs_fp32", 12, 4))
-
-
-def results_table(results, columns: Sequence[Column]) -> str:
-    """One row per exported pack: scheme, size, the accuracy columns (nan when missing), path."""
-    head = f"{'scheme':<13} {'size MB':>8} " + " ".join(f"{h:>{w}}" for h, _, w, _ in columns) + "  path"
-    rows = [head, "-" * len(head)]
-    for r in results:
-        cells = " ".join(f"{r.accuracy.get(key, float('nan')):>{w}.{d}f}" for _, key, w, d in columns)
-        rows.append(f"{r.scheme:<13} {r.size_bytes / 1e6:>8.2f} {cells}  {r.path}")
-    return "\n".join(rows)
 
 
 def format_table(results) -> str:

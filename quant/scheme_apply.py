@@ -13,7 +13,7 @@ from .pwlq import pwlq_params
 from .rewrite import (DynamicPwlqTarget, FakeQuantTarget, PwlqSplitTarget, PwlqTarget,
                       insert_fake_quant, insert_pwlq_dynamic, insert_pwlq_fake_quant,
                       quantize_linears_dynamic, quantize_linears_static, split_pwlq_linears)
-from .schemes import SchemeConfig
+from .scheme_config import SchemeConfig
 from .sites import LinearSite, layernorm_sites, linear_sites, softmax_sites
 from .uniform import QParams, qparams_affine, qparams_symmetric
 

@@ -132,3 +132,96 @@ def test_static_quant_check_rejects_other_packages(tmp_path: Path) -> None:
     (tmp_path / "mod.py").write_text("import json\nimport numpy as np\nimport onnxruntime\nimport scipy.stats\n")
     assert violations(tmp_path, allowed=QUANT_ALLOWED, base=tmp_path) == [
         "mod.py:3: onnxruntime", "mod.py:4: scipy"]
+
+
+# --- import cycles among our own modules -------------------------------------------------------
+
+PROJECT_PACKAGES = ("app", "exporter", "quant", "bench")
+
+
+def module_names(root: Path, packages: tuple[str, ...]) -> dict[str, tuple[Path, bool]]:
+    """Dotted module name -> (file, is_package) for every .py file under the given packages."""
+    mods = {}
+    for pkg in packages:
+        for path in sorted((root / pkg).rglob("*.py")):
+            parts = list(path.relative_to(root).with_suffix("").parts)
+            is_pkg = parts[-1] == "__init__"
+            mods[".".join(parts[:-1] if is_pkg else parts)] = (path, is_pkg)
+    return mods
+
+
+def _absolute(module: str | None, current: str, is_pkg: bool, level: int) -> str:
+    """The absolute name of `from <level dots><module> import ...` written in `current`."""
+    if level == 0:
+        return module or ""
+    base = current.split(".") if is_pkg else current.split(".")[:-1]
+    base = base[:len(base) - (level - 1)]
+    return ".".join(base + ([module] if module else []))
+
+
+def import_graph(root: Path, packages: tuple[str, ...]) -> dict[str, list[str]]:
+    """Module -> the project modules it imports, anywhere in the file (lazy imports included).
+
+    `from a.b import c` depends on `a.b`, and on `a.b.c` when that is a module.
+    """
+    mods = module_names(root, packages)
+    graph = {}
+    for name, (path, is_pkg) in mods.items():
+        deps: list[str] = []
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = _absolute(node.module, name, is_pkg, node.level)
+                targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
+            else:
+                continue
+            deps += [t for t in targets if t in mods and t != name and t not in deps]
+        graph[name] = deps
+    return graph
+
+
+def import_cycles(graph: dict[str, list[str]]) -> list[str]:
+    """Each cycle found by depth-first search, written 'a -> b -> a' (one per back edge)."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+    cycles: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        path.append(node)
+        for dep in graph.get(node, ()):
+            if state.get(dep) == 1:
+                cycles.append(" -> ".join(path[path.index(dep):] + [dep]))
+            elif dep not in state:
+                visit(dep)
+        path.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+    return cycles
+
+
+def test_project_modules_import_no_cycle() -> None:
+    """No import cycle among app, exporter, quant and bench modules.
+
+    Every import statement counts, function-level (lazy) imports included: a lazy import only
+    hides a cycle from the interpreter, the two modules still depend on each other, so the shared
+    piece belongs in a third module.
+    """
+    graph = import_graph(ROOT, PROJECT_PACKAGES)
+    assert {"app.cli", "exporter.cli", "quant.schemes"} <= set(graph)
+    assert import_cycles(graph) == []
+
+
+def test_cycle_check_names_lazy_and_relative_cycles(tmp_path: Path) -> None:
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from .sub import b\n")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "sub" / "b.py").write_text("def f():\n    from ..a import thing\n")
+    (pkg / "c.py").write_text("import pkg.a\n")
+    assert import_cycles(import_graph(tmp_path, ("pkg",))) == ["pkg.a -> pkg.sub.b -> pkg.a"]

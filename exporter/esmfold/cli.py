@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..cli import results_table
+from ..results_table import results_table
 from ..sequences import read_sequences, stratified
 
 # Folding runs the L^3 trunk several times per sequence: smaller defaults than ESM-2's 64 / 16 / 400.

@@ -1,0 +1,20 @@
+"""The desktop GUI entry: import the Qt window only when it is asked for."""
+from __future__ import annotations
+
+import sys
+
+
+def launch_gui() -> int:
+    """Import the Qt window lazily (the headless CLI never loads PySide6) and run it."""
+    try:
+        from app.ui import main_window  # noqa: PLC0415 (lazy on purpose)
+    except ImportError as e:
+        print(f"error: the desktop app is not available ({e}); "
+              f"the headless commands still work: python -m app score|embed --help",
+              file=sys.stderr)
+        return 1
+    entry = getattr(main_window, "main", None)
+    if entry is None:
+        print("error: app.ui.main_window has no main() entry point", file=sys.stderr)
+        return 1
+    return int(entry() or 0)
