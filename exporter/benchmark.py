@@ -13,15 +13,16 @@ import hashlib
 import logging
 import math
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
+
+from app.core.jobs import Progress
 
 from .metrics import spearman
 from .proteingym import assay_paths, read_assay
 
 log = logging.getLogger(__name__)
-Progress = Callable[[int, int, str], None]
 SUITE = "ProteinGym DMS substitutions"
 METHODS = ("wt-marginal", "masked-marginal")
 

@@ -1,16 +1,12 @@
-"""Accuracy metrics comparing a quantized model with its float reference (numpy only)."""
+"""Accuracy metrics comparing a quantized model with its float reference (numpy; SQNR from quant)."""
 from __future__ import annotations
 
 import numpy as np
 
+from app.core.scoring import log_softmax  # noqa: F401 (one log_softmax; bench.scoring imports it here)
+from quant.uniform import sqnr_db  # noqa: F401 (one SQNR; verify and the tests import it here)
+
 STANDARD = "ACDEFGHIKLMNPQRSTVWY"
-
-
-def sqnr_db(reference: np.ndarray, test: np.ndarray) -> float:
-    """Signal-to-quantization-noise ratio, 10 log10(sum ref^2 / sum (ref - test)^2), in dB."""
-    noise = float(np.sum((reference.astype(np.float64) - test) ** 2))
-    signal = float(np.sum(reference.astype(np.float64) ** 2))
-    return float("inf") if noise == 0 else 10.0 * np.log10(signal / noise)
 
 
 def rankdata(x: np.ndarray) -> np.ndarray:
@@ -33,11 +29,6 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     rb -= rb.mean()
     denom = np.sqrt((ra ** 2).sum() * (rb ** 2).sum())
     return float("nan") if denom == 0 else float((ra * rb).sum() / denom)
-
-
-def log_softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
-    z = logits - logits.max(axis=axis, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
 
 
 def wt_marginal(logits: np.ndarray, sequence: str, token_ids: dict[str, int]) -> np.ndarray:

@@ -5,9 +5,11 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import onnx
+
+from app.core.jobs import Progress
 
 from .esm2_graph import build_esm2
 from .loaders import LoadedModel
@@ -16,7 +18,6 @@ from .quantize import SCHEMES, Calibrator, quantize
 from .verify import reference_outputs, session, verify
 
 log = logging.getLogger(__name__)
-Progress = Callable[[int, int, str], None]
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,12 @@ from typing import Callable, Sequence
 import numpy as np
 import onnx
 
+from app.core.jobs import Progress
+
 from .onnx_io import ort_session
 from .sequences import encode, stratified
 
 log = logging.getLogger(__name__)
-Progress = Callable[[int, int, str], None]
 SCHEMES = ("fp32", "int8", "pwlq8", "dynamic-int8")
 
 

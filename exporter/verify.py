@@ -1,20 +1,19 @@
 """Verify an exported ONNX model against the float torch model on held-out sequences."""
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from typing import Iterable
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 
+from app.core.jobs import Progress
 from app.core.session import open_session, session_options
 
 from .loaders import LoadedModel
 from .onnx_io import ort_session
 from .metrics import spearman, sqnr_db, substitution_mask, wt_marginal
 from .sequences import TOKEN_IDS, encode
-
-Progress = Callable[[int, int, str], None]
 
 
 def session(model: onnx.ModelProto | str, threads: int | None = None) -> ort.InferenceSession:

@@ -14,7 +14,9 @@ log = logging.getLogger(__name__)
 
 Runner = Callable[[dict], list[np.ndarray]]
 MakeRunner = Callable[[ModelProto, list[str]], Runner]
-Progress = Callable[[int, int, str], None]  # (done, total or 0 when unknown, message)
+# (done, total or 0 when unknown, message): the same type as app.core.jobs.Progress, which
+# quant may not import.
+Progress = Callable[[int, int, str], None]
 
 
 def with_outputs(model: ModelProto, tensor_names: Sequence[str]) -> ModelProto:

@@ -7,17 +7,18 @@ lengths (PTQ4Protein: calibration must cover lengths evenly; `exporter.sequences
 from __future__ import annotations
 
 import logging
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import onnx
+
+from app.core.jobs import Progress
 
 from ..quantize import ort_runner
 from ..sequences import stratified
 from .chunking import expand_chunked_attention
 
 log = logging.getLogger(__name__)
-Progress = Callable[[int, int, str], None]
 
 
 class RecordingParts:

@@ -10,9 +10,11 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
+
+from app.core.jobs import Progress
 
 from ..pack import write_manifest, write_pack
 from .calibration import FoldCalibration
@@ -23,7 +25,6 @@ from .parts import PARTS, export_parts
 from .quantize import quantize_parts, softmax_placed
 
 log = logging.getLogger(__name__)
-Progress = Callable[[int, int, str], None]
 FOLD_SCHEMES = ("fp32", "int8", "pwlq8", "dynamic-int8")
 
 

@@ -145,8 +145,3 @@ def optimized_op_types(model: onnx.ModelProto) -> list[str]:
         path = os.path.join(d, "opt.onnx")
         ort_session(model, path, ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED)
         return [n.op_type for n in onnx.load(path).graph.node]
-
-
-def sqnr_db(ref, approx) -> float:
-    ref, approx = np.asarray(ref, np.float64), np.asarray(approx, np.float64)
-    return float(10 * np.log10(np.sum(ref**2) / np.sum((ref - approx) ** 2)))

@@ -8,7 +8,8 @@ import numpy as np
 from quant.rewrite import quantize_linears_dynamic
 from quant.rewrite.dynamic_int8 import dynamic_int8_reference
 from quant.sites import linear_sites
-from quant_graphs import linear_model, optimized_op_types, run_ort, run_reference, sqnr_db
+from quant.uniform import sqnr_db
+from quant_graphs import linear_model, optimized_op_types, run_ort, run_reference
 
 
 def test_dynamic_int8_matches_numpy_reference_and_ort():

@@ -15,8 +15,8 @@ from quant.errors import GraphRewriteError
 from quant.observers import ObserverConfig, observe
 from quant.rewrite import quantize_linears_static
 from quant.sites import linear_sites
-from quant.uniform import dequantize, fake_quant, qparams_affine, quantize_weight_per_channel
-from quant_graphs import linear_model, optimized_op_types, run_ort, run_reference, sqnr_db
+from quant.uniform import dequantize, fake_quant, qparams_affine, quantize_weight_per_channel, sqnr_db
+from quant_graphs import linear_model, optimized_op_types, run_ort, run_reference
 
 
 @pytest.fixture(scope="module")

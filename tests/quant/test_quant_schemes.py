@@ -16,7 +16,8 @@ import pytest
 from quant.calibrate import calibrate
 from quant.observers import ObserverConfig
 from quant.schemes import SCHEMES, SchemeConfig, apply_scheme, calibration_sites
-from quant_graphs import optimized_op_types, ort_runner, run_ort, run_reference, sqnr_db, transformer_model
+from quant.uniform import sqnr_db
+from quant_graphs import optimized_op_types, ort_runner, run_ort, run_reference, transformer_model
 
 
 def _feeds(rng, n, outlier=0.0):

@@ -17,17 +17,16 @@ the memory available now) and a FoldMemoryError stating the limit is raised if i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
+from ..jobs import Progress
 from .atoms import atom14_to_atom37
 from .confidence import predicted_aligned_error, ptm
 from .memory import check_memory
 from .parts import FoldingParts
 from .residues import encode
 
-Progress = Callable[[int, int, str], None]
 DEFAULT_MAX_RECYCLES = 4
 
 
