@@ -128,7 +128,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         names = codes if codes is not None else list(all_single_mutants(rec.sequence))
         rows.extend((rec.id, name, float(s)) for name, s in zip(names, score_mutants(matrix, names)))
     progress.close()
-    n = write_scores_csv(args.out, rows, header=("record_id", "mutant", "score"))
+    n = write_scores_csv(args.out, rows)
     print(f"wrote {n} scores for {len(records)} record(s) to {args.out}", file=sys.stderr)
     return 0
 

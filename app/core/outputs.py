@@ -1,4 +1,4 @@
-"""Atomic writers for score CSVs (ProteinGym `mutant,score`) and .npy arrays.
+"""Atomic writers for score CSVs (`record_id,mutant,score`) and .npy arrays.
 
 A file NAME is written as a temporary sibling `.NAME.<pid>.<random>.tmp`, created with mode
 0666 so the umask applies (as for any file the user creates), fsynced, then renamed over NAME
@@ -241,15 +241,21 @@ def atomic_open(path: Union[str, Path], mode: str = "w") -> Iterator[IO]:
         _mark_own_change(path.parent, before)
 
 
-def write_scores_csv(path: Union[str, Path], rows: Iterable[tuple],
-                     header: tuple[str, ...] = ("mutant", "score")) -> int:
-    """Write rows (one tuple per mutant, matching `header`) atomically; returns row count."""
+SCORES_HEADER = ("record_id", "mutant", "score")
+
+
+def write_scores_csv(path: Union[str, Path], rows: Iterable[tuple[str, str, float]]) -> int:
+    """Write (record_id, mutant, score) rows under SCORES_HEADER atomically; returns row count.
+
+    The one scores CSV writer (CLI `score` and the GUI's Export CSV). A score is written as
+    repr(float(score)), the shortest text that reads back to the same float64.
+    """
     n = 0
     with atomic_open(path, "w") as f:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(header)
-        for row in rows:
-            w.writerow([f"{v:.6f}" if isinstance(v, float) else v for v in row])
+        w.writerow(SCORES_HEADER)
+        for record_id, mutant, score in rows:
+            w.writerow([record_id, mutant, repr(float(score))])
             n += 1
     return n
 

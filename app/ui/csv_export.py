@@ -1,23 +1,11 @@
-"""Write single-substitution scores as ProteinGym-style CSV (`mutant,score`), atomically."""
+"""Export single-substitution scores as CSV (`record_id,mutant,score`), through the CLI's writer."""
 from __future__ import annotations
 
-import csv
-import io
 import os
 from pathlib import Path
 
-from app.core.outputs import atomic_open
+from app.core.outputs import atomic_open, write_scores_csv
 from app.ui.mutations import Substitutions
-
-
-def to_csv_text(subs: Substitutions) -> str:
-    """CSV text with header `mutant,score`, rows in position then amino-acid order."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["mutant", "score"])
-    for k in range(len(subs)):
-        w.writerow([subs.mutant(k), repr(float(subs.score[k]))])
-    return buf.getvalue()
 
 
 def write_atomic(path: str | os.PathLike, text: str) -> Path:
@@ -29,6 +17,8 @@ def write_atomic(path: str | os.PathLike, text: str) -> Path:
     return path
 
 
-def export_csv(path: str | os.PathLike, subs: Substitutions) -> Path:
-    """Export all substitutions to path (ProteinGym `mutant,score`)."""
-    return write_atomic(path, to_csv_text(subs))
+def export_csv(path: str | os.PathLike, subs: Substitutions, record_id: str) -> Path:
+    """Export all substitutions of record_id to path, rows in position then amino-acid order,
+    with app.core.outputs.write_scores_csv (the file `python -m app score` writes)."""
+    write_scores_csv(path, ((record_id, subs.mutant(k), subs.score[k]) for k in range(len(subs))))
+    return Path(path)

@@ -70,7 +70,7 @@ class WindowFilesMixin:
         if not path:
             return
         try:
-            export_csv(path, self.results.model.substitutions())
+            export_csv(path, self.results.model.substitutions(), self.result.record.id)
         except OSError as e:
             self.show_error("Export failed", f"{path}: {e}")
             return

@@ -35,9 +35,11 @@ def test_atomic_open_leaves_nothing_on_failure(tmp_path):
 
 
 def test_csv_and_npy_roundtrip(tmp_path):
-    n = write_scores_csv(tmp_path / "s.csv", [("K2R", -1.25), ("M1A", 0.5)])
+    n = write_scores_csv(tmp_path / "s.csv", [("p1", "K2R", -1.25), ("p|2", "M1A", np.float32(0.1))])
     assert n == 2
-    assert (tmp_path / "s.csv").read_text() == "mutant,score\nK2R,-1.250000\nM1A,0.500000\n"
+    # repr of the float64: reads back exactly (np.float32(0.1) is 0.10000000149011612)
+    assert (tmp_path / "s.csv").read_text() == ("record_id,mutant,score\np1,K2R,-1.25\n"
+                                                "p|2,M1A,0.10000000149011612\n")
     a = np.arange(6, dtype=np.float32).reshape(2, 3)
     save_npy(tmp_path / "sub" / "a.npy", a)
     np.testing.assert_array_equal(np.load(tmp_path / "sub" / "a.npy"), a)

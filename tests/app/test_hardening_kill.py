@@ -27,7 +27,7 @@ def test_sigkill_during_output_write_leaves_previous_file_then_cleans_up(tiny_pa
     fa.write_text("".join(f">r{i}\n" + "".join(rng.choices("ACDEFGHIKLMNPQRSTVWY", k=5000)) + "\n"
                           for i in range(5)))  # 475,000 output rows, ~15 MB of CSV
     out = tmp_path / "scores.csv"
-    write_scores_csv(out, [("old", "K2R", 1.5)], header=("record_id", "mutant", "score"))
+    write_scores_csv(out, [("old", "K2R", 1.5)])
     previous = out.read_bytes()
     proc = subprocess.Popen([sys.executable, "-m", "app", "score", "--model", str(tiny_pack_dir),
                              "--fasta", str(fa), "--out", str(out), "--threads", "1"],

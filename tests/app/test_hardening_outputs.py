@@ -24,7 +24,7 @@ def umask():
 @pytest.mark.parametrize("mask,expected", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
 def test_outputs_follow_the_umask(tmp_path, umask, mask, expected):
     umask(mask)
-    write_scores_csv(tmp_path / "s.csv", [("K2R", 1.0)])
+    write_scores_csv(tmp_path / "s.csv", [("p", "K2R", 1.0)])
     save_npy(tmp_path / "a.npy", np.zeros(3))
     assert stat.S_IMODE(os.stat(tmp_path / "s.csv").st_mode) == expected
     assert stat.S_IMODE(os.stat(tmp_path / "a.npy").st_mode) == expected
@@ -72,7 +72,7 @@ def test_non_regular_target_is_refused_not_replaced(tmp_path, make, kind):
     target = make(tmp_path)
     before = os.lstat(target)
     with pytest.raises(OSError) as e:
-        write_scores_csv(target, [("K2R", 1.0)])
+        write_scores_csv(target, [("p", "K2R", 1.0)])
     assert kind in str(e.value) and str(target) in str(e.value)
     after = os.lstat(target)
     assert (after.st_ino, after.st_mode) == (before.st_ino, before.st_mode)
@@ -120,7 +120,7 @@ def test_stale_temporaries_are_removed_when_the_name_is_written(tmp_path):
         p.write_text("half")
     two_hours_ago = time.time() - 7200
     os.utime(old, (two_hours_ago, two_hours_ago))
-    write_scores_csv(tmp_path / "out.csv", [("K2R", 1.0)])
+    write_scores_csv(tmp_path / "out.csv", [("p", "K2R", 1.0)])
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == sorted([live.name, other.name, "out.csv"])
 

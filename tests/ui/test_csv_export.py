@@ -12,16 +12,26 @@ from app.ui.mutations import AMINO_ACIDS, substitutions
 def test_csv_has_mutant_score_rows_matching_the_matrix(tmp_path):
     seq = "ACW"
     scores = np.arange(60, dtype=np.float64).reshape(3, 20) / 7 - 4
-    path = export_csv(tmp_path / "out.csv", substitutions(seq, scores))
+    path = export_csv(tmp_path / "out.csv", substitutions(seq, scores), "sp|P1|X")
     with open(path, newline="") as f:
         rows = list(csv.reader(f))
-    assert rows[0] == ["mutant", "score"]
+    assert rows[0] == ["record_id", "mutant", "score"]
     assert len(rows) == 1 + 3 * 19
-    for mutant, score in rows[1:]:
+    for record_id, mutant, score in rows[1:]:
         wt, pos, mt = mutant[0], int(mutant[1:-1]), mutant[-1]
+        assert record_id == "sp|P1|X"
         assert seq[pos - 1] == wt != mt
         assert float(score) == scores[pos - 1, AMINO_ACIDS.index(mt)]
-    assert rows[1] == ["A1C", repr(float(scores[0, 1]))]
+    assert rows[1] == ["sp|P1|X", "A1C", repr(float(scores[0, 1]))]
+
+
+def test_gui_and_cli_write_the_same_bytes(tmp_path):
+    from app.core.outputs import write_scores_csv
+
+    subs = substitutions("MK", np.arange(40, dtype=np.float64).reshape(2, 20) / 3)
+    gui = export_csv(tmp_path / "gui.csv", subs, "p1")
+    write_scores_csv(tmp_path / "cli.csv", [("p1", subs.mutant(k), float(subs.score[k])) for k in range(len(subs))])
+    assert gui.read_bytes() == (tmp_path / "cli.csv").read_bytes()
 
 
 def test_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path, monkeypatch):
@@ -33,7 +43,7 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path, monkeypatc
 
     monkeypatch.setattr(os, "replace", boom)
     with pytest.raises(OSError, match="disk full"):
-        export_csv(target, substitutions("MK", np.zeros((2, 20))))
+        export_csv(target, substitutions("MK", np.zeros((2, 20))), "p")
     assert target.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.csv"]
 
@@ -41,8 +51,8 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path, monkeypatc
 def test_overwrites_existing_file(tmp_path):
     target = tmp_path / "scores.csv"
     target.write_text("old")
-    export_csv(target, substitutions("M", np.ones((1, 20))))
-    assert target.read_text().splitlines()[:2] == ["mutant,score", "M1A,1.0"]
+    export_csv(target, substitutions("M", np.ones((1, 20))), "p")
+    assert target.read_text().splitlines()[:2] == ["record_id,mutant,score", "p,M1A,1.0"]
 
 
 def test_gui_export_follows_the_umask_and_refuses_a_symlink(tmp_path):

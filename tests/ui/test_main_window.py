@@ -74,8 +74,9 @@ def test_scores_a_sequence_end_to_end(window, qtbot, tiny_pack, tmp_path, monkey
     window.export_act.trigger()
     with open(out, newline="") as f:
         rows = list(csv.reader(f))
-    assert rows[0] == ["mutant", "score"] and len(rows) == 1 + len(SEQ) * 19
-    got = {m: float(s) for m, s in rows[1:]}
+    assert rows[0] == ["record_id", "mutant", "score"] and len(rows) == 1 + len(SEQ) * 19
+    assert {r for r, _, _ in rows[1:]} == {window.result.record.id}
+    got = {m: float(s) for _, m, s in rows[1:]}
     assert got["K2R"] == pytest.approx(expected[1, AMINO_ACIDS.index("R")], abs=1e-6)
 
 
