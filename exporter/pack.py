@@ -25,10 +25,12 @@ import sys
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
+import numpy as np
 import onnx
 
 from . import __version__
 from .onnx_io import save_onnx
+from .side_weights import SIDE_FILE, locate, npz_offsets, save_side_file
 from .weights import ALPHABET_TOKENS, SPECIAL, Esm2Weights
 
 log = logging.getLogger(__name__)
@@ -191,7 +193,8 @@ def swap_into_place(tmp: Path, out_dir: Path) -> None:
 
 
 def write_pack(out_dir: Path, models: dict[str, onnx.ModelProto], manifest: dict,
-               inspect: Callable[[Path], dict] | None = None) -> Path:
+               inspect: Callable[[Path], dict] | None = None,
+               side_weights: dict[str, np.ndarray] | None = None) -> Path:
     """Write `models` ({filename: model}) and a manifest into `out_dir`, all or nothing.
 
     Files go to a temporary sibling directory swapped into place at the end (see the module
@@ -199,6 +202,8 @@ def write_pack(out_dir: Path, models: dict[str, onnx.ModelProto], manifest: dict
     one. `out_dir` must be absent, empty or a pack (NotAPackError otherwise). `inspect(tmp_dir)`,
     if given, runs on the complete pack before the swap (e.g. a benchmark through the app's
     loader) and returns manifest keys to add; manifest.sha256 is written after them.
+    `side_weights` ({initializer: array}, from exporter.side_weights.split_models) go to
+    weights.npz, listed in `files` and named by `onnx.external_weights`.
     """
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -209,6 +214,12 @@ def write_pack(out_dir: Path, models: dict[str, onnx.ModelProto], manifest: dict
     tmp.mkdir()
     try:
         written: list[Path] = []
+        if side_weights:
+            written.append(save_side_file(tmp / SIDE_FILE, side_weights))
+            offsets = npz_offsets(written[-1])
+            models = {name: locate(model, SIDE_FILE, offsets) for name, model in models.items()}
+            manifest = {**manifest, "onnx": {**manifest["onnx"], "external_weights": {
+                "file": SIDE_FILE, "initializers": sorted(side_weights)}}}
         for name, model in models.items():
             written += save_onnx(model, tmp / name)
         files = {p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size} for p in written}

@@ -131,6 +131,8 @@ def read_manifest(path: Union[str, Path], task: Optional[str] = None) -> dict:
     except ManifestError as e:
         raise PackError(f"{mpath}: {e}", path) from None
     if got == "folding":
+        if "external_weights" in manifest["onnx"]:
+            raise PackError(f"{mpath}: 'onnx.external_weights' is not supported in folding packs yet", path)
         _check_parts(manifest, mpath, path)
         return manifest
     if manifest["onnx"]["model"] not in manifest["files"]:
@@ -139,6 +141,10 @@ def read_manifest(path: Union[str, Path], task: Optional[str] = None) -> dict:
     extra = manifest["onnx"].get("contacts_model")
     if extra is not None and extra not in manifest["files"]:
         raise PackError(f"{mpath}: contacts model {extra!r} is not listed in 'files'", path)
+    side = manifest["onnx"].get("external_weights")
+    if side is not None and side["file"] not in manifest["files"]:
+        raise PackError(f"{mpath}: side file {side['file']!r} (onnx.external_weights.file) is not listed "
+                        f"in 'files', so no hash checks it", path)
     return manifest
 
 

@@ -32,6 +32,7 @@ TOP_TYPES: dict[str, tuple[type, ...]] = {
 ONNX_TYPES: dict[str, tuple[type, ...]] = {
     "model": (str,), "contacts_model": (str, NONE), "parts": (dict,),
     "inputs": (list, dict), "outputs": (list, dict), "contacts_outputs": (list,),
+    "external_weights": (dict,),
 }
 ALPHABET_TYPES: dict[str, tuple[type, ...]] = {
     "tokens": (list,), **{k: (int,) for k in ESM2_SPECIAL}, "prepend_bos": (bool,), "append_eos": (bool,),
@@ -84,6 +85,22 @@ def check_files(files: dict) -> None:
             raise ManifestError(f"{key}.bytes", f"is negative: {meta['bytes']}")
 
 
+def check_external_weights(spec: dict) -> None:
+    """`onnx.external_weights`: {"file": a name in `files`, "initializers": a non-empty list of distinct names}."""
+    key = "onnx.external_weights"
+    check_section(spec, {"file": (str,), "initializers": (list,)}, f"{key}.", ("file", "initializers"))
+    names = spec["initializers"]
+    if not names:
+        raise ManifestError(f"{key}.initializers", "is empty")
+    for i, name in enumerate(names):
+        check_type(name, (str,), f"{key}.initializers[{i}]")
+        if not name:
+            raise ManifestError(f"{key}.initializers[{i}]", "is an empty name")
+    if len(set(names)) != len(names):
+        dup = next(n for i, n in enumerate(names) if n in names[:i])
+        raise ManifestError(f"{key}.initializers", f"lists {dup!r} twice")
+
+
 def check_types(manifest: dict, task: str) -> None:
     """Types of the top-level sections, `onnx`, `files` and (masked-lm) `alphabet` / `architecture`."""
     check_section(manifest, TOP_TYPES, "", REQUIRED[task])
@@ -95,6 +112,8 @@ def check_types(manifest: dict, task: str) -> None:
                 check_type(item, (str,), f"onnx.{key}[{i}]")
     for part, name in (onnx.get("parts") or {}).items():
         check_type(name, (str,), f"onnx.parts.{part}")
+    if "external_weights" in onnx:
+        check_external_weights(onnx["external_weights"])
     check_files(manifest["files"])
     if task == "masked-lm":
         check_section(manifest["alphabet"], ALPHABET_TYPES, "alphabet.", tuple(ALPHABET_TYPES))

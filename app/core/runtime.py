@@ -13,6 +13,7 @@ from app.offline import TelemetryError
 
 from .pack import Pack, PackError
 from .session import open_session, session_options
+from .side_weights import load_side_weights
 from .tokenizer import Tokenizer
 
 log = logging.getLogger(__name__)
@@ -22,10 +23,12 @@ class InferenceError(RuntimeError):
     """Bad input to an ONNX inference call; the message names the tensor at fault."""
 
 
-def _session(pack: Pack, path: Path, threads: int) -> ort.InferenceSession:
-    """A CPU session with all graph optimizations; PackError naming the file if it fails."""
+def _session(pack: Pack, path: Path, threads: int,
+             initializers: Optional[dict[str, np.ndarray]] = None) -> ort.InferenceSession:
+    """A CPU session with all graph optimizations, `initializers` from the pack's side file filled in;
+    PackError naming the file if it fails."""
     try:
-        session = open_session(path, session_options(threads))
+        session = open_session(path, session_options(threads), initializers=initializers)
     except TelemetryError:
         raise
     except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
@@ -90,7 +93,10 @@ class Esm2Runtime:
         self.tokenizer = Tokenizer(pack.alphabet)
         self.max_tokens = pack.max_tokens
         self.threads = int(threads or os.cpu_count() or 1)
-        self.session = _session(pack, pack.model_path, self.threads)
+        # {graph file: {initializer: array}} from the side file (DESIGN.md section 3), shared by both graphs
+        self._side = load_side_weights(pack.path, pack.manifest)
+        self.session = _session(pack, pack.model_path, self.threads,
+                                self._side.get(pack.manifest["onnx"]["model"]))
         self.input_name = "tokens"
         self._contacts_session: Optional[ort.InferenceSession] = None
         main_outputs = tuple(o.name for o in self.session.get_outputs())
@@ -107,7 +113,8 @@ class Esm2Runtime:
             path = self.pack.contacts_model_path
             assert path is not None  # guaranteed by the output-name check in run()
             log.info("opening contacts model %s", path)
-            self._contacts_session = _session(self.pack, path, self.threads)
+            self._contacts_session = _session(self.pack, path, self.threads,
+                                              self._side.get(self.pack.manifest["onnx"]["contacts_model"]))
         return self._contacts_session
 
     @property

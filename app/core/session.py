@@ -6,8 +6,9 @@ opens unless onnxruntime's telemetry is off (app/offline.py).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Union
+from typing import Mapping, Optional, Union
 
+import numpy as np
 import onnxruntime as ort
 
 from app.offline import require_telemetry_off
@@ -37,9 +38,25 @@ def session_options(threads: Optional[int] = None, optimization: str = "all",
 
 
 def open_session(model: Union[str, Path, bytes], options: Optional[ort.SessionOptions] = None,
-                 threads: Optional[int] = None) -> ort.InferenceSession:
-    """An onnxruntime CPU session for a model file or serialized bytes."""
+                 threads: Optional[int] = None,
+                 initializers: Optional[Mapping[str, np.ndarray]] = None) -> ort.InferenceSession:
+    """An onnxruntime CPU session for a model file or serialized bytes.
+
+    `initializers` ({name: array}) replace the graph's external-data initializers of those names
+    (the pack's side file, app.core.side_weights) through `SessionOptions.add_external_initializers`,
+    added to `options`. onnxruntime may use the arrays' memory without copying it, so the
+    OrtValues and arrays are kept on the session (`_edgefold_initializers`) as long as it lives.
+    (`add_initializer` needs the graph to hold data of the right size: onnxruntime checks it.)
+    """
     require_telemetry_off()
     opts = options if options is not None else session_options(threads)
+    values = []
+    for array in (initializers or {}).values():
+        array = np.ascontiguousarray(array)
+        values.append((array, ort.OrtValue.ortvalue_from_numpy(array)))
+    if values:
+        opts.add_external_initializers(list(initializers), [v for _, v in values])
     source = model if isinstance(model, bytes) else str(model)
-    return ort.InferenceSession(source, sess_options=opts, providers=PROVIDERS)
+    session = ort.InferenceSession(source, sess_options=opts, providers=PROVIDERS)
+    session._edgefold_initializers = values
+    return session
