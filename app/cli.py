@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence, TextIO
 
 from .core.embedding import embed_sequence
+from .core.exit_codes import FAILED, INTERRUPTED, USAGE, exit_code
 from .core.fasta import MAX_SCORE_RESIDUES, FastaError, Record, check_lengths, decode_text, read_fasta
 from .core.jobs import Cancelled, Throttle
 from .core.mutants import MutantError, all_single_mutants, parse_mutant, parse_mutant_text
@@ -18,7 +19,12 @@ from .core.scoring import METHODS, score_matrix, score_mutants
 
 
 class CliError(Exception):
-    """A user-facing error printed as `error: ...`."""
+    """A user-facing error printed as `error: ...`; the CLI exits with `exit_code` (see
+    app.core.exit_codes: USAGE for what the user gave, FAILED when the run itself failed)."""
+
+    def __init__(self, message: str, exit_code: int = USAGE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class ProgressLine:
@@ -148,7 +154,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
         try:
             emb = embed_sequence(runtime, rec.sequence, contacts=args.contacts)
         except InferenceError as e:
-            raise CliError(f"record {rec.id!r}: {e}") from None
+            raise CliError(f"record {rec.id!r}: {e}", FAILED) from None
         save_npy(out / f"{stem}.per_residue.npy", emb.per_residue)
         save_npy(out / f"{stem}.mean.npy", emb.mean)
         if emb.contacts is not None:
@@ -181,7 +187,7 @@ def cmd_fold(args: argparse.Namespace) -> int:
         try:
             check_memory(parts.architecture, len(rec.sequence), parts.weight_bytes)
         except MemoryError as e:
-            raise CliError(f"record {rec.id!r}: {e}") from None
+            raise CliError(f"record {rec.id!r}: {e}", FAILED) from None
     prepare_dir(args.out)
     progress = ProgressLine(interval=0.0)
     stems: set[str] = set()
@@ -201,7 +207,7 @@ def cmd_fold(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"error: interrupted; {done} of {len(records)} record(s) written to {args.out}, no partial file",
               file=sys.stderr)
-        return 130
+        return INTERRUPTED
     print(f"wrote structures of {len(records)} record(s) to {args.out}", file=sys.stderr)
     return 0
 
@@ -262,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Run one CLI command; errors print `error: ...` to stderr and return non-zero."""
+    """Run one CLI command; errors print `error: ...` to stderr and return an app.core.exit_codes code."""
     args = build_parser().parse_args(argv)
     if args.command in (None, "gui"):
         from .gui import launch_gui
@@ -273,7 +279,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (CliError, FastaError, PackError, MutantError, InferenceError, ValueError,
             OSError) as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return exit_code(e)
     except (KeyboardInterrupt, Cancelled):
         print("error: interrupted; no output written", file=sys.stderr)
-        return 130
+        return INTERRUPTED

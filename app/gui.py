@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import sys
 
+from app.core.exit_codes import FAILED
+
 
 def launch_gui() -> int:
     """Import the Qt window lazily (the headless CLI never loads PySide6) and run it."""
@@ -12,9 +14,9 @@ def launch_gui() -> int:
         print(f"error: the desktop app is not available ({e}); "
               f"the headless commands still work: python -m app score|embed --help",
               file=sys.stderr)
-        return 1
+        return FAILED
     entry = getattr(main_window, "main", None)
     if entry is None:
         print("error: app.ui.main_window has no main() entry point", file=sys.stderr)
-        return 1
+        return FAILED
     return int(entry() or 0)

@@ -6,6 +6,8 @@ import logging
 import sys
 from pathlib import Path
 
+from app.core.exit_codes import INTERRUPTED, exit_code
+
 from .results_table import Column, results_table
 from .sequences import DEFAULT_CALIBRATION, DEFAULT_HELDOUT, read_sequences, stratified
 
@@ -217,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         return run(args)
     except KeyboardInterrupt:
         print("error: interrupted; no partial pack was left behind", file=sys.stderr)
-        return 130
+        return INTERRUPTED
     except (ValueError, FileNotFoundError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exit_code(exc)  # USAGE

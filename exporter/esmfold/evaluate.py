@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from app.core.exit_codes import INTERRUPTED, exit_code
+
 from ..sequences import DEFAULT_CALIBRATION, read_sequences
 from .export import FOLD_SCHEMES, FoldExporter, FoldExportOptions, torch_fold
 from .metrics import tm_score
@@ -140,10 +142,10 @@ def main(argv: list[str]) -> int:
                               options)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED
     except (ValueError, FileNotFoundError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exit_code(exc)  # USAGE
     print(f"{report['n_targets']} structures from {args.structures}; TM-score normalised by the reference length")
     print(format_table(report))
     if args.json:

@@ -78,16 +78,16 @@ def test_errors(standin_pack_dir, tmp_path, capsys, setup, needle):
 def test_bad_pack_and_wrong_mutant(fresh_pack, fasta, tmp_path, capsys):
     out = tmp_path / "o.csv"
     assert main(["score", "--model", str(fresh_pack), "--fasta", str(fasta), "--out", str(out),
-                 "--mutants", "A2G"]) == 1
+                 "--mutants", "A2G"]) == 2
     assert "record 'p1'" in capsys.readouterr().err
     (fresh_pack / "model.onnx").write_bytes(b"x")
-    assert main(["score", "--model", str(fresh_pack), "--fasta", str(fasta), "--out", str(out)]) == 1
+    assert main(["score", "--model", str(fresh_pack), "--fasta", str(fasta), "--out", str(out)]) == 2
     assert "truncated" in capsys.readouterr().err and not out.exists()
 
 
 def test_missing_default_pack(fasta, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("app.cli.default_pack_dir", lambda: tmp_path / "nope")
-    assert main(["embed", "--fasta", str(fasta), "--out", str(tmp_path / "e")]) == 1
+    assert main(["embed", "--fasta", str(fasta), "--out", str(tmp_path / "e")]) == 2
     assert "default pack is not installed" in capsys.readouterr().err
 
 

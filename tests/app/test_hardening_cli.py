@@ -48,7 +48,7 @@ def _score(pack, fasta, out, *extra):
 ])
 def test_bad_fasta_says_what_it_is(standin_pack_dir, tmp_path, capsys, make, needle):
     path = make(tmp_path)
-    assert _score(standin_pack_dir, path, tmp_path / "o.csv") == 1
+    assert _score(standin_pack_dir, path, tmp_path / "o.csv") == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {path}: ") and needle in err and "no such" not in err
 
@@ -57,7 +57,7 @@ def test_record_over_the_length_limit_is_refused_before_work(standin_pack_dir, t
                                                              scored):
     fa = tmp_path / "long.fa"
     fa.write_text(f">short\nMK\n>huge\n{'A' * (MAX_SCORE_RESIDUES + 1)}\n")
-    assert _score(standin_pack_dir, fa, tmp_path / "o.csv") == 1
+    assert _score(standin_pack_dir, fa, tmp_path / "o.csv") == 2
     err = capsys.readouterr().err
     assert "'huge'" in err and "100,001 residues" in err and "at most 100,000" in err
     assert scored == []
@@ -83,20 +83,20 @@ def test_batch_size_below_one_is_an_argparse_error(fasta, tmp_path, capsys, valu
 def test_empty_mutant_list_is_an_error_not_everything(standin_pack_dir, fasta, tmp_path, capsys,
                                                       scored, value):
     out = tmp_path / "o.csv"
-    assert _score(standin_pack_dir, fasta, out, "--mutants", value) == 1
+    assert _score(standin_pack_dir, fasta, out, "--mutants", value) == 2
     assert "no mutant codes found" in capsys.readouterr().err
     assert scored == [] and not out.exists()
 
 
 def test_full_width_digit_in_mutant_is_refused(standin_pack_dir, fasta, tmp_path, capsys):
-    assert _score(standin_pack_dir, fasta, tmp_path / "o.csv", "--mutants", "M\uff11A") == 1
+    assert _score(standin_pack_dir, fasta, tmp_path / "o.csv", "--mutants", "M\uff11A") == 2
     assert "U+FF11" in capsys.readouterr().err
 
 
 def test_binary_mutant_file_names_the_file_and_offset(standin_pack_dir, fasta, tmp_path, capsys):
     mf = tmp_path / "m.csv"
     mf.write_bytes(b"mutant\nK2R\n\xc0\n")
-    assert _score(standin_pack_dir, fasta, tmp_path / "o.csv", "--mutants", str(mf)) == 1
+    assert _score(standin_pack_dir, fasta, tmp_path / "o.csv", "--mutants", str(mf)) == 2
     err = capsys.readouterr().err
     assert f"{mf}: not a text mutant file" in err and "byte offset 11" in err
 
@@ -106,7 +106,7 @@ def test_binary_mutant_file_names_the_file_and_offset(standin_pack_dir, fasta, t
 def test_missing_output_directory_is_refused_not_created(standin_pack_dir, fasta, tmp_path,
                                                           capsys, scored):
     out = tmp_path / "nonexistent" / "x.csv"
-    assert _score(standin_pack_dir, fasta, out) == 1
+    assert _score(standin_pack_dir, fasta, out) == 2
     assert "does not exist" in capsys.readouterr().err
     assert not out.parent.exists() and scored == []
 
@@ -116,7 +116,7 @@ def test_symlink_out_is_refused_before_work(standin_pack_dir, fasta, tmp_path, c
     real.write_text("keep\n")
     link = tmp_path / "link.csv"
     link.symlink_to(real)
-    assert _score(standin_pack_dir, fasta, link) == 1
+    assert _score(standin_pack_dir, fasta, link) == 2
     assert "symbolic link" in capsys.readouterr().err
     assert link.is_symlink() and real.read_text() == "keep\n" and scored == []
 
@@ -124,13 +124,13 @@ def test_symlink_out_is_refused_before_work(standin_pack_dir, fasta, tmp_path, c
 def test_fifo_out_is_refused(standin_pack_dir, fasta, tmp_path, capsys, scored):
     fifo = tmp_path / "o.csv"
     os.mkfifo(fifo)
-    assert _score(standin_pack_dir, fasta, fifo) == 1
+    assert _score(standin_pack_dir, fasta, fifo) == 2
     assert "FIFO" in capsys.readouterr().err
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and scored == []
 
 
 def test_directory_out_is_refused_before_work(standin_pack_dir, fasta, tmp_path, capsys, scored):
-    assert _score(standin_pack_dir, fasta, tmp_path) == 1
+    assert _score(standin_pack_dir, fasta, tmp_path) == 2
     assert "a directory" in capsys.readouterr().err and scored == []
 
 
@@ -147,7 +147,7 @@ def test_read_only_directory_is_reported_before_scoring(standin_pack_dir, fasta,
         return real_open(path, flags, *a, **k)
     monkeypatch.setattr(os, "open", deny)
     try:
-        assert _score(standin_pack_dir, fasta, ro / "o.csv") == 1
+        assert _score(standin_pack_dir, fasta, ro / "o.csv") == 2
     finally:
         ro.chmod(0o755)
     err = capsys.readouterr().err
@@ -159,10 +159,10 @@ def test_embed_out_must_be_a_directory_with_an_existing_parent(standin_pack_dir,
     afile = tmp_path / "f"
     afile.write_text("x")
     rc = main(["embed", "--model", str(standin_pack_dir), "--fasta", str(fasta), "--out", str(afile)])
-    assert rc == 1 and "not an output directory" in capsys.readouterr().err
+    assert rc == 2 and "not an output directory" in capsys.readouterr().err
     deep = tmp_path / "a" / "b"
     rc = main(["embed", "--model", str(standin_pack_dir), "--fasta", str(fasta), "--out", str(deep)])
-    assert rc == 1 and "does not exist" in capsys.readouterr().err and not deep.parent.exists()
+    assert rc == 2 and "does not exist" in capsys.readouterr().err and not deep.parent.exists()
 
 
 # --- progress ---------------------------------------------------------------------------------
