@@ -225,3 +225,61 @@ def test_cycle_check_names_lazy_and_relative_cycles(tmp_path: Path) -> None:
     (pkg / "sub" / "b.py").write_text("def f():\n    from ..a import thing\n")
     (pkg / "c.py").write_text("import pkg.a\n")
     assert import_cycles(import_graph(tmp_path, ("pkg",))) == ["pkg.a -> pkg.sub.b -> pkg.a"]
+
+
+# --- the exporter uses app.core only ----------------------------------------------------------
+
+def _in_app_core(name: str) -> bool:
+    return name == "app.core" or name.startswith("app.core.")
+
+
+def app_imports_outside_core(folder: Path, base: Path = ROOT) -> list[str]:
+    """'path:line: module' for each import of `app` under folder that is not app.core (lazy ones too).
+
+    The bare package `app` is allowed: its __init__ only disables onnxruntime telemetry, and every
+    `app.core` import runs it anyway (exporter/__init__.py imports it for that).
+    """
+    found = []
+    for path in sorted(folder.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == "app":
+                names = [f"app.{alias.name}" for alias in node.names]  # from app import core / ui
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            found += [f"{path.relative_to(base)}:{node.lineno}: {name}" for name in names
+                      if name.split(".")[0] == "app" and name != "app" and not _in_app_core(name)]
+    return found
+
+
+def test_exporter_imports_only_app_core() -> None:
+    assert list((ROOT / "exporter").rglob("*.py")), "no exporter sources found"
+    assert app_imports_outside_core(ROOT / "exporter") == []
+
+
+def test_app_core_check_flags_ui_and_bare_app(tmp_path: Path) -> None:
+    (tmp_path / "mod.py").write_text("from app.core.fasta import Record\nimport app.core\n"
+                                     "from app import core\nfrom app.ui import errors\n"
+                                     "import app\ndef f():\n    from app import ui\n    import app.cli\n")
+    assert app_imports_outside_core(tmp_path, base=tmp_path) == [
+        "mod.py:4: app.ui", "mod.py:7: app.ui", "mod.py:8: app.cli"]
+
+
+def test_importing_the_exporter_loads_no_app_ui_or_qt() -> None:
+    pytest.importorskip("torch")  # the exporter's own dependency
+    modules = ["exporter.cli", "exporter.pipeline", "exporter.esmfold.export"]
+    code = ("import importlib, json, sys\n"
+            f"for m in {modules!r}:\n    importlib.import_module(m)\n"
+            "print(json.dumps(sorted(sys.modules)))")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    loaded = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert set(modules) <= set(loaded)
+    assert [m for m in loaded if m == "app.ui" or m.startswith("app.ui.")] == []
+    assert top_level_hits(loaded, {"PySide6", "shiboken6"}) == []

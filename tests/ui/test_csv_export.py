@@ -30,7 +30,8 @@ def test_gui_and_cli_write_the_same_bytes(tmp_path):
 
     subs = substitutions("MK", np.arange(40, dtype=np.float64).reshape(2, 20) / 3)
     gui = export_csv(tmp_path / "gui.csv", subs, "p1")
-    write_scores_csv(tmp_path / "cli.csv", [("p1", subs.mutant(k), float(subs.score[k])) for k in range(len(subs))])
+    rows = [("p1", subs.mutant(k), float(subs.score[k])) for k in range(len(subs))]
+    write_scores_csv(tmp_path / "cli.csv", rows)
     assert gui.read_bytes() == (tmp_path / "cli.csv").read_bytes()
 
 
