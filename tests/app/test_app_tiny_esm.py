@@ -84,7 +84,9 @@ def test_embeddings_and_contacts_match_torch(tiny_runtime, tiny_torch):
 
 
 def test_pack_without_contacts_model(tmp_path):
-    testing = pytest.importorskip("exporter.testing")
+    pytest.importorskip("torch")
+    from exporter import testing
+
     rt = Esm2Runtime(load_pack(testing.make_tiny_pack(tmp_path / "nc", contacts=False)), 1)
     assert rt.pack.contacts_model_path is None
     assert embed_sequence(rt, SEQ).per_residue.shape == (len(SEQ), 32)
@@ -93,7 +95,9 @@ def test_pack_without_contacts_model(tmp_path):
 
 
 def test_int8_pack_scores_track_fp32(tiny_runtime, tmp_path):
-    testing = pytest.importorskip("exporter.testing")
+    pytest.importorskip("torch")
+    from exporter import testing
+
     from scipy.stats import spearmanr
     pack = load_pack(testing.make_tiny_pack(tmp_path / "int8", "int8", contacts=False))
     assert pack.scheme == "int8"

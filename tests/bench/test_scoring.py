@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from app.core.scoring import score_matrix
 from bench.runner import PackRunner
 from bench.scoring import masked_marginal_matrix, owners, plan_windows, score_mutants, wt_marginal_matrix
 from exporter.testing import TINY_CALIBRATION
@@ -40,9 +41,6 @@ def test_window_larger_than_sequence_is_one_pass(logits):
 @pytest.mark.parametrize("method,size", [("wt-marginal", 1022), ("masked-marginal", 1022), ("wt-marginal", 30),
                                          ("masked-marginal", 30)])
 def test_agrees_with_app_scoring(tiny_pack, logits, method, size):
-    pytest.importorskip("app.core.scoring")
-    from app.core.scoring import score_matrix
-
     runner = PackRunner(tiny_pack, threads=1)
     app = score_matrix(runner.app_runtime, SEQ, method, batch_size=5, max_residues=size).scores
     ours = (wt_marginal_matrix(logits, SEQ, size) if method == "wt-marginal"
