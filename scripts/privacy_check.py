@@ -11,8 +11,11 @@ proves the app sets it itself:
 - gui:     the main window with the 3D view showing a structure (QtWebEngine, Chromium's
            processes included), under Xvfb when there is no display;
 - fold:    `python -m app fold` with a folding pack (only with --fold-pack);
-- control: a bare onnxruntime session without the app, i.e. telemetry on: it must FAIL, which
-           shows the check sees what it is looking for.
+- control: a bare onnxruntime session without the app, i.e. telemetry on: it FAILs when
+           onnxruntime's telemetry fires in the window (it usually does ~9 s in, but not every
+           time: its uploader keeps state in ~/.cache/Microsoft and backs off);
+- loopback: a UDP datagram to 127.0.0.1, which must FAIL: the check's own deterministic proof
+           that it sees connects and sends.
 Every process of the tree is traced; a connect/sendto/sendmsg on an AF_INET or AF_INET6 socket is
 reported with the process name and pid. Local (AF_UNIX) sockets, which Qt and Chromium use
 between their own processes, are allowed. Exit 0 when no scenario made a network call.
@@ -45,7 +48,10 @@ def scenario_code(name: str, seconds: float, pack: Path, fold_pack: Path | None,
     fasta.write_text(f">privacy_check\n{SEQUENCE}\n")
     idle = f"import time; _t0 = time.time()\n"
     tail = f"time.sleep(max(0.0, {seconds} - (time.time() - _t0)))\n"
-    if name == "control":  # onnxruntime without the app: telemetry on, so this one must FAIL
+    if name == "loopback":  # the detector's own check: a UDP datagram to 127.0.0.1 must be caught
+        return ("import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                "s.connect(('127.0.0.1', 9))\ns.send(b'x')\n")
+    if name == "control":  # onnxruntime without the app: telemetry on, so this one should FAIL
         return idle + (f"import onnxruntime as ort\n"
                        f"s = ort.InferenceSession({str(pack / 'model.onnx')!r}, providers=['CPUExecutionProvider'])\n") + tail
     if name == "session":
@@ -141,7 +147,8 @@ def run_scenario(name: str, seconds: float, pack: Path, fold_pack: Path | None, 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seconds", type=float, default=15.0, help="minimum run time of each scenario")
-    p.add_argument("--scenarios", default="session,score,gui", help="comma list of session,score,gui,fold")
+    p.add_argument("--scenarios", default="session,score,gui",
+                   help="comma list of session,score,gui,fold (and the controls: loopback, control)")
     p.add_argument("--pack", type=Path, default=ROOT / "assets/packs/default", help="scoring pack")
     p.add_argument("--fold-pack", type=Path, help="folding pack for the fold scenario")
     p.add_argument("--json", type=Path, help="write the results here")
