@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional, Union
 
+from .file_kind import describe_kind
+
 log = logging.getLogger(__name__)
 
 STANDARD_AA = "ACDEFGHIKLMNPQRSTVWY"
@@ -132,18 +134,6 @@ def parse_fasta(text: str, source: str = "<text>") -> list[Record]:
     return _dedupe(records)
 
 
-def _file_kind(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a regular file"
-
-
 def read_fasta_text(path: Union[str, Path], max_bytes: Optional[int] = None) -> str:
     """The text of a FASTA file; FastaError says why it is not one (missing, a directory, not a
     regular file, empty, larger than `max_bytes`, or not UTF-8 text: with the byte offset)."""
@@ -157,7 +147,7 @@ def read_fasta_text(path: Union[str, Path], max_bytes: Optional[int] = None) -> 
     if stat.S_ISFIFO(st.st_mode):  # a pipe, e.g. --fasta <(zcat proteome.fasta.gz)
         return decode_text(_read_pipe(path, max_bytes), str(path))
     if not stat.S_ISREG(st.st_mode):
-        raise FastaError(f"{path}: {_file_kind(st.st_mode)}, not a FASTA file", str(path))
+        raise FastaError(f"{path}: {describe_kind(st.st_mode)}, not a FASTA file", str(path))
     if max_bytes is not None and st.st_size > max_bytes:
         raise FastaError(f"{path}: {st.st_size} bytes, larger than the {max_bytes // 2**20} MB "
                          f"limit for a FASTA file", str(path))

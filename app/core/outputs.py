@@ -25,6 +25,8 @@ from typing import IO, Iterable, Iterator, Optional, Union
 
 import numpy as np
 
+from .file_kind import describe_kind
+
 log = logging.getLogger(__name__)
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -42,21 +44,6 @@ class OutputError(OSError):
 
     def __str__(self) -> str:
         return str(self.args[0])
-
-
-def describe_kind(mode: int) -> str:
-    """What a non-regular file is, from its st_mode: 'a symbolic link', 'a directory', ..."""
-    if stat.S_ISLNK(mode):
-        return "a symbolic link"
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a regular file"
 
 
 def check_target(path: Union[str, Path]) -> Path:
