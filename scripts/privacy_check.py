@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import shutil
@@ -37,8 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 NETWORK_CALL = re.compile(r"^(?P<pid>\d+)<(?P<comm>[^>]*)>\s+(?P<call>socket|connect|sendto|sendmsg|sendmmsg)\((?P<args>.*)$")
 INET = re.compile(r"AF_INET6?\b")
 PDB_HELIX = "".join(
-    f"ATOM  {i + 1:5d}  CA  ALA A{i + 1:4d}    {2.3 * __import__('math').cos(i * 1.745):8.3f}"
-    f"{2.3 * __import__('math').sin(i * 1.745):8.3f}{1.5 * i:8.3f}  1.00 90.00           C\n" for i in range(30)) + "END\n"
+    f"ATOM  {i + 1:5d}  CA  ALA A{i + 1:4d}    {2.3 * math.cos(i * 1.745):8.3f}"
+    f"{2.3 * math.sin(i * 1.745):8.3f}{1.5 * i:8.3f}  1.00 90.00           C\n" for i in range(30)) + "END\n"
 SEQUENCE = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEKAVQVKVKALPDAQFEVVHSLAKWKRQTLGQHDFSAGEGLYTHMKALRPDEDRLSPLHSVYVDQWDWERVMGDGERQFSTLKSTVEAIWAGIKATEAAVSEEFGLAPFLPDQIHFVHSQELLSRYPDLDAKGRERAIAKDLGAVFLVGIGGKLSDGHRHDVRAPDYDDWSTPSELGHAGLNGDILVWNPVLEDAFELSSMGIRVDADTLKHQLALTGDEDRLELEWHQALLRGEMPQTIGGGIGQSRLTMLLLQLPHIGQVQAGVWPAACR"
 
 
