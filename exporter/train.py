@@ -4,7 +4,10 @@
         --out runs/default/checkpoint.pt --minutes 75
 
 The schedule is time-based (cosine over the wall-clock budget), so the same command fits a
-laptop, a shared 2-core machine or a GPU. The checkpoint is a fair-esm-style `.pt`
+laptop, a shared 2-core machine or a GPU; `--schedule steps` makes it cosine over --max-steps
+instead (twin runs that must see the same steps). `--ternary` trains with BitNet b1.58 ternary
+encoder Linears (quantization-aware, exporter/ternary_qat.py, "2Bits of Protein"); the
+checkpoint then holds the latent float weights under ESM-2's usual key names. The checkpoint is a fair-esm-style `.pt`
 (`{"cfg": {"model": ...}, "model": state_dict}`) that `python -m exporter` loads like any local
 ESM-2 file.
 """
@@ -21,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .ternary_qat import ternarize_encoder
 from .train_data import MlmBatches, MlmConfig, drop_near_matches, proteingym_wild_types, read_fasta_sequences
 
 log = logging.getLogger("exporter.train")
@@ -69,19 +73,23 @@ def validation_perplexity(model, batches: list[tuple[np.ndarray, np.ndarray]]) -
 
 
 def learning_rate(step: int, elapsed: float, budget: float, peak: float, warmup: int) -> float:
-    """Linear warm-up over `warmup` steps, then cosine over the wall-clock budget to 10% of peak."""
+    """Linear warm-up over `warmup` steps, then cosine over `budget` to 10% of peak; `elapsed` and
+    `budget` are seconds (time schedule) or steps (step schedule)."""
     frac = min(1.0, elapsed / budget)
     return peak * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
 
 
-def save_checkpoint(path: Path, model, args, history: list[dict], provenance: dict | None = None) -> None:
+def save_checkpoint(path: Path, model, args, history: list[dict], provenance: dict | None = None,
+                    steps: list[dict] | None = None) -> None:
     cfg = {"encoder_layers": model.num_layers, "encoder_embed_dim": model.embed_dim,
            "encoder_attention_heads": model.attention_heads, "token_dropout": bool(model.token_dropout)}
     tmp = path.with_suffix(".tmp")
     data = {"format": "edgefold-esm2-checkpoint", "cfg": {"model": cfg},
             "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
             "training": {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-                         "history": history}}
+                         "history": history, "steps": steps or [],
+                         "ternary": bool(getattr(args, "ternary", False)),
+                         "ternary_per_channel": bool(getattr(args, "ternary_per_channel", False))}}
     if provenance:
         data["provenance"] = provenance
     torch.save(data, tmp)
@@ -140,6 +148,46 @@ def load_sequences(args) -> tuple[list[str], list[str], dict]:
     return train, val, info
 
 
+def resume_model(args, provenance: dict):
+    """(model, alphabet, history, steps, provenance) from `--resume`; a ternary checkpoint needs --ternary."""
+    previous = torch.load(args.resume, map_location="cpu", weights_only=False)
+    cfg = previous["cfg"]["model"]
+    model, alphabet = build_model(cfg["encoder_layers"], cfg["encoder_embed_dim"], cfg["encoder_attention_heads"])
+    model.load_state_dict(previous["model"])
+    record = previous.get("training", {})
+    if record.get("ternary") and not args.ternary:
+        raise ValueError(f"--resume {args.resume}: a ternary QAT checkpoint (latent weights); pass --ternary "
+                         "to continue it, or --init to start a float run from it")
+    if args.ternary and record.get("ternary") and record.get("ternary_per_channel") != args.ternary_per_channel:
+        raise ValueError(f"--resume {args.resume}: trained with ternary_per_channel="
+                         f"{record.get('ternary_per_channel')}, this run has {args.ternary_per_channel}")
+    history, steps = list(record.get("history", [])), list(record.get("steps", []))
+    log.info("resumed from %s after %d logged checkpoints", args.resume, len(history))
+    return model, alphabet, history, steps, dict(previous.get("provenance", provenance))
+
+
+def optimizer_step(model, opt, trainable, batches, accumulate: int) -> float:
+    """One AdamW step on `accumulate` micro-batches (gradients summed, each loss / accumulate)."""
+    opt.zero_grad(set_to_none=True)
+    total = 0.0
+    for _ in range(accumulate):
+        tokens, targets = batches.batch()
+        loss = masked_lm_loss(model, tokens, targets) / accumulate
+        loss.backward()
+        total += float(loss.detach())
+    torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+    opt.step()
+    return total
+
+
+def write_log(out: Path, data_info: dict, model, history: list[dict], steps: list[dict], done: bool) -> dict:
+    summary = {"data": data_info, "final": history[-1], "parameters": sum(p.numel() for p in model.parameters()),
+               "done": done}
+    out.with_suffix(".json").write_text(json.dumps({"summary": summary, "history": history, "steps": steps},
+                                                   indent=1))
+    return summary
+
+
 def train(args) -> dict:
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
@@ -154,53 +202,58 @@ def train(args) -> dict:
     else:
         model, alphabet = build_model(args.layers, args.embed_dim, args.heads)
     history: list[dict] = []
+    steps: list[dict] = []
     if args.resume:
-        previous = torch.load(args.resume, map_location="cpu", weights_only=False)
-        cfg = previous["cfg"]["model"]
-        model, alphabet = build_model(cfg["encoder_layers"], cfg["encoder_embed_dim"], cfg["encoder_attention_heads"])
-        model.load_state_dict(previous["model"])
-        history = list(previous.get("training", {}).get("history", []))
-        provenance = dict(previous.get("provenance", provenance))
-        log.info("resumed from %s after %d logged checkpoints", args.resume, len(history))
+        model, alphabet, history, steps, provenance = resume_model(args, provenance)
     model = model.to(args.device)
     mlm = MlmConfig(crop=args.crop, batch_size=args.batch_size)
     # The split uses --seed; a resumed run draws new batches so it does not replay the first ones.
     batches = MlmBatches(train_seqs, alphabet, mlm, seed=args.seed + 1000 * bool(args.resume))
     val_batches = [MlmBatches(val_seqs, alphabet, mlm, seed=1).batch() for _ in range(args.val_batches)]
+    first = {}
+    if args.ternary:
+        if not args.resume:
+            first["float_val_ppl"] = validation_perplexity(model, val_batches)  # before ternarizing
+        names = ternarize_encoder(model, per_channel=args.ternary_per_channel)
+        provenance["ternary_qat"] = {"scheme": "BitNet b1.58: absmean ternary weights, absmax int8 per-token "
+                                     "Linear inputs, straight-through estimator",
+                                     "per_channel": args.ternary_per_channel, "modules": len(names)}
     trainable = set_trainable(model, args.train)
-    log.info("training %s: %d parameters", args.train, sum(p.numel() for p in trainable))
+    log.info("training %s: %d parameters%s", args.train, sum(p.numel() for p in trainable),
+             " (ternary QAT)" if args.ternary else "")
     opt = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
+    by_steps = args.schedule == "steps"
+    if by_steps and args.max_steps is None:
+        raise ValueError("--schedule steps needs --max-steps")
     budget, start, last_save = args.minutes * 60.0, time.time(), time.time()
     offset = history[-1]["step"] if history else 0
     history.append({"step": offset, "val_ppl": validation_perplexity(model, val_batches), "minutes": 0.0,
-                    "resumed": bool(args.resume)})
+                    "resumed": bool(args.resume), **first})
+    log.info("step 0: %s", history[-1])
     step, running = 0, 0.0
     while time.time() - start < budget and (args.max_steps is None or step < args.max_steps):
+        lr = (learning_rate(step, step, args.max_steps, args.lr, args.warmup) if by_steps
+              else learning_rate(step, time.time() - start, budget, args.lr, args.warmup))
         for group in opt.param_groups:
-            group["lr"] = learning_rate(step, time.time() - start, budget, args.lr, args.warmup)
-        tokens, targets = batches.batch()
-        loss = masked_lm_loss(model, tokens, targets)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-        opt.step()
+            group["lr"] = lr
+        value = optimizer_step(model, opt, trainable, batches, args.accumulate)
         step += 1
-        value = float(loss.detach())
         running = 0.98 * running + 0.02 * value if step > 1 else value
+        steps.append({"step": offset + step, "loss": round(value, 5), "lr": lr,
+                      "minutes": round((time.time() - start) / 60, 4)})
         if step % args.log_every == 0:
-            log.info("step %d  loss %.3f  lr %.2e  %.1f min", step, running, opt.param_groups[0]["lr"],
-                     (time.time() - start) / 60)
+            log.info("step %d  loss %.3f  lr %.2e  %.1f min", step, running, lr, (time.time() - start) / 60)
         if time.time() - last_save > args.save_every_minutes * 60:
             history.append({"step": offset + step, "train_loss": running, "minutes": (time.time() - start) / 60,
                             "val_ppl": validation_perplexity(model, val_batches)})
             log.info("checkpoint: %s", history[-1])
-            save_checkpoint(out, model, args, history, provenance)
+            save_checkpoint(out, model, args, history, provenance, steps)
+            write_log(out, data_info, model, history, steps, done=False)
             last_save = time.time()
     history.append({"step": offset + step, "train_loss": running, "minutes": (time.time() - start) / 60,
                     "val_ppl": validation_perplexity(model, val_batches)})
-    save_checkpoint(out, model, args, history, provenance)
-    summary = {"data": data_info, "final": history[-1], "parameters": sum(p.numel() for p in model.parameters())}
-    out.with_suffix(".json").write_text(json.dumps({"summary": summary, "history": history}, indent=2))
+    save_checkpoint(out, model, args, history, provenance, steps)
+    summary = write_log(out, data_info, model, history, steps, done=True)
     log.info("done: %s", summary)
     return summary
 
@@ -232,7 +285,19 @@ def parse_args(argv=None) -> argparse.Namespace:
                    "--layers/--embed-dim/--heads are then taken from it")
     p.add_argument("--train", choices=("all", "lm-head"), default="all",
                    help="what to optimise: every parameter, or only the LM head (encoder frozen)")
-    return p.parse_args(argv)
+    p.add_argument("--ternary", action="store_true",
+                   help="quantization-aware training with BitNet b1.58 ternary encoder Linears (2Bits of Protein)")
+    p.add_argument("--ternary-per-channel", action="store_true",
+                   help="with --ternary: one absmean scale per output row instead of per matrix")
+    p.add_argument("--accumulate", type=int, default=1, help="micro-batches per optimizer step")
+    p.add_argument("--schedule", choices=("time", "steps"), default="time",
+                   help="cosine over the --minutes budget (default) or over --max-steps")
+    args = p.parse_args(argv)
+    if args.accumulate < 1:
+        p.error(f"--accumulate must be >= 1, got {args.accumulate}")
+    if args.ternary_per_channel and not args.ternary:
+        p.error("--ternary-per-channel needs --ternary")
+    return args
 
 
 def main(argv=None) -> int:
