@@ -23,20 +23,22 @@ import re
 import shutil
 import sys
 from pathlib import Path
-from typing import Callable, Iterable, Optional
+from dataclasses import replace
+from typing import Callable, Iterable, Mapping, Optional, Union
 
 import numpy as np
 import onnx
 
+from app.core.alphabet import ESM2_SPECIAL, ESM2_TOKENS
+from app.core.manifest import FORMAT, FORMAT_VERSION, FileEntry, Manifest  # noqa: F401  (FORMAT_VERSION re-exported)
 from app.core.pack_files import sha256_file  # one hashing routine for writer and reader
 
-from . import __version__
 from .onnx_io import save_onnx
+from .provenance import exporter_version
 from .side_weights import SIDE_FILE, locate, npz_offsets, save_side_file
-from .weights import ALPHABET_TOKENS, SPECIAL, Esm2Weights
+from .weights import Esm2Weights
 
 log = logging.getLogger(__name__)
-FORMAT, FORMAT_VERSION = "edgefold-pack", 1
 MANIFEST, MANIFEST_HASH = "manifest.json", "manifest.sha256"
 RENAME_EXCHANGE, AT_FDCWD = 2, -100  # <linux/fs.h>, <fcntl.h>
 
@@ -51,7 +53,7 @@ class NotAPackError(ValueError):
 
 
 def alphabet_manifest() -> dict:
-    return {"tokens": list(ALPHABET_TOKENS), **SPECIAL, "prepend_bos": True, "append_eos": True}
+    return {"tokens": list(ESM2_TOKENS), **ESM2_SPECIAL, "prepend_bos": True, "append_eos": True}
 
 
 def architecture_manifest(weights: Esm2Weights) -> dict:
@@ -61,8 +63,20 @@ def architecture_manifest(weights: Esm2Weights) -> dict:
             "token_dropout": c.token_dropout, "parameters": weights.parameter_count()}
 
 
-def write_manifest(pack_dir: Path, manifest: dict) -> None:
-    """manifest.json, then manifest.sha256 (a `sha256sum -c` line for it), each replaced atomically."""
+def as_manifest(manifest: Union[Mapping, Manifest]) -> Manifest:
+    """A Manifest as given, or one from a caller's dict (v1 keys such as a `source` string, or v2
+    `provenance`; paths become base names: app.core.manifest.Manifest.from_fields)."""
+    return manifest if isinstance(manifest, Manifest) else Manifest.from_fields(dict(manifest))
+
+
+def write_manifest(pack_dir: Path, manifest: Union[dict, Manifest]) -> None:
+    """manifest.json, then manifest.sha256 (a `sha256sum -c` line for it), each replaced atomically.
+
+    A Manifest is written as v2 (`to_dict`); a dict as it is (a later update of a pack keeps its
+    format_version; tests write broken manifests through it).
+    """
+    if isinstance(manifest, Manifest):
+        manifest = manifest.to_dict()
     data = (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
     line = f"{hashlib.sha256(data).hexdigest()}  {MANIFEST}\n".encode("ascii")
     for name, content in ((MANIFEST, data), (MANIFEST_HASH, line)):
@@ -186,10 +200,14 @@ def swap_into_place(tmp: Path, out_dir: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def write_pack(out_dir: Path, models: dict[str, onnx.ModelProto], manifest: dict,
+def write_pack(out_dir: Path, models: dict[str, onnx.ModelProto], manifest: Union[dict, Manifest],
                inspect: Callable[[Path], dict] | None = None,
                side_weights: dict[str, np.ndarray] | None = None) -> Path:
-    """Write `models` ({filename: model}) and a manifest into `out_dir`, all or nothing.
+    """Write `models` ({filename: model}) and a v2 manifest into `out_dir`, all or nothing.
+
+    `manifest` is a Manifest or a dict (see `as_manifest`: a v1-style `source` string is recorded
+    as `provenance.source` by its base name); `files`, `provenance.exporter_version` and
+    `provenance.created` are set here.
 
     Files go to a temporary sibling directory swapped into place at the end (see the module
     docstring), so an interrupted export leaves the previous pack or the new one, never half of
@@ -200,6 +218,7 @@ def write_pack(out_dir: Path, models: dict[str, onnx.ModelProto], manifest: dict
     weights.npz, listed in `files` and named by `onnx.external_weights`.
     """
     out_dir = Path(out_dir)
+    meta = as_manifest(manifest)  # before anything is written: a bad key fails fast
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     recover(out_dir)
     check_replaceable(out_dir)
@@ -212,18 +231,18 @@ def write_pack(out_dir: Path, models: dict[str, onnx.ModelProto], manifest: dict
             written.append(save_side_file(tmp / SIDE_FILE, side_weights))
             offsets = npz_offsets(written[-1])
             models = {name: locate(model, SIDE_FILE, offsets) for name, model in models.items()}
-            manifest = {**manifest, "onnx": {**manifest["onnx"], "external_weights": {
-                "file": SIDE_FILE, "initializers": sorted(side_weights)}}}
+            meta = replace(meta, onnx={**meta.onnx, "external_weights": {
+                "file": SIDE_FILE, "initializers": sorted(side_weights)}})
         for name, model in models.items():
             written += save_onnx(model, tmp / name)
-        files = {p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size} for p in written}
-        full = {"format": FORMAT, "format_version": FORMAT_VERSION, **manifest, "files": files,
-                "exporter_version": __version__,
-                "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
-        write_manifest(tmp, full)
+        files = {p.name: FileEntry(sha256_file(p), p.stat().st_size) for p in written}
+        created = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        meta = replace(meta, files=files, provenance=replace(meta.provenance, exporter_version=exporter_version(),
+                                                             created=created))
+        write_manifest(tmp, meta)
         if inspect is not None:
-            full.update(inspect(tmp))
-            write_manifest(tmp, full)
+            meta = meta.updated(inspect(tmp))
+            write_manifest(tmp, meta)
         check_replaceable(out_dir)  # again: the export took a while
         swap_into_place(tmp, out_dir)
     except BaseException:

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-ALPHABET_TOKENS = ("<cls>", "<pad>", "<eos>", "<unk>", "L", "A", "G", "V", "S", "E", "R", "T", "I", "D",
-                   "P", "K", "Q", "N", "F", "Y", "M", "H", "W", "C", "X", "B", "U", "Z", "O", ".", "-",
-                   "<null_1>", "<mask>")
-SPECIAL = {"cls_idx": 0, "padding_idx": 1, "eos_idx": 2, "unk_idx": 3, "mask_idx": 32}
+from app.core.alphabet import ESM2_SPECIAL, ESM2_TOKENS
+
+ALPHABET_TOKENS = ESM2_TOKENS  # the ESM-2 alphabet (app.core.alphabet, one copy for app and exporter)
+SPECIAL = dict(ESM2_SPECIAL)  # {"cls_idx": 0, "padding_idx": 1, "eos_idx": 2, "unk_idx": 3, "mask_idx": 32}
 
 
 class CheckpointError(ValueError):

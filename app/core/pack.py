@@ -8,38 +8,48 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Union
 
-from .pack_checks import ManifestError, check_manifest
+from .manifest import FORMAT as PACK_FORMAT
+from .manifest import READABLE_VERSIONS as SUPPORTED_VERSIONS
+from .manifest import TASKS, Manifest
+from .pack_checks import ManifestError, check_manifest, check_residues
 from .pack_error import PackError
 from .pack_files import (MANIFEST, MANIFEST_HASH, check_graph_files, check_manifest_hash,  # noqa: F401
                          graph_files, inside_pack, sha256_file, verify_files)  # (re-exported)
 
 log = logging.getLogger(__name__)
 
-PACK_FORMAT = "edgefold-pack"
-SUPPORTED_VERSIONS = (1,)
-TASKS = ("masked-lm", "folding")
 FOLDING_PARTS = ("lm", "trunk", "structure", "heads")
 
 
 @dataclass(frozen=True)
 class Pack:
-    """A loaded (and by default verified) model pack."""
+    """A loaded (and by default verified) model pack.
+
+    `meta` is the parsed manifest; `manifest` is `meta.to_dict()`, the v2 dict, whichever version the
+    file is (its top-level keys are v1's, plus `provenance`), for the readers of plain keys.
+    """
 
     path: Path
     manifest: dict = field(repr=False)
+    meta: Manifest = field(default=None, repr=False)  # type: ignore[assignment]  # None: parsed from manifest
+
+    def __post_init__(self) -> None:
+        if self.meta is None:
+            parse = Manifest.from_dict if "format_version" in self.manifest else Manifest.from_fields
+            object.__setattr__(self, "meta", parse(self.manifest))
 
     @property
     def name(self) -> str:
-        return str(self.manifest.get("name", self.path.name))
+        return self.meta.name or self.path.name
 
     @property
     def scheme(self) -> str:
-        return str(self.manifest.get("scheme", "unknown"))
+        return self.meta.scheme or "unknown"
 
     @property
     def task(self) -> str:
         """"masked-lm" (ESM-2) or "folding" (ESMFold: `onnx.parts`, opened by app.core.fold.parts)."""
-        return str(self.manifest.get("task", "masked-lm"))
+        return self.meta.task
 
     @property
     def parts(self) -> dict[str, Path]:
@@ -75,7 +85,7 @@ class Pack:
 
     @property
     def accuracy(self) -> dict:
-        return dict(self.manifest.get("accuracy") or {})
+        return dict(self.meta.accuracy)
 
 
 @dataclass(frozen=True)
@@ -101,9 +111,19 @@ class PackInfo:
 def read_manifest(path: Union[str, Path], task: Optional[str] = None) -> dict:
     """Parse and check `<path>/manifest.json` (its hash, types, ESM-2 contract); raises PackError.
 
-    `task`, if given, is the task the caller needs ("folding"): another is refused first.
+    Returns the file's JSON object as it is (a v1 pack's keys stay v1's); `read_pack_manifest`
+    gives the parsed Manifest. `task`, if given, is the task the caller needs ("folding"): another
+    is refused first.
     """
-    path = Path(path)
+    return _read(Path(path), task)[0]
+
+
+def read_pack_manifest(path: Union[str, Path], task: Optional[str] = None) -> Manifest:
+    """read_manifest's checks, then the manifest as a Manifest (v1 and v2 alike); raises PackError."""
+    return _read(Path(path), task)[1]
+
+
+def _read(path: Path, task: Optional[str]) -> tuple[dict, Manifest]:
     mpath = path / MANIFEST
     if not path.is_dir():
         raise PackError(f"{path}: pack directory not found", path)
@@ -118,7 +138,7 @@ def read_manifest(path: Union[str, Path], task: Optional[str] = None) -> dict:
     if not isinstance(manifest, dict) or manifest.get("format") != PACK_FORMAT:
         raise PackError(f"{mpath}: format is not {PACK_FORMAT!r}", path)
     version = manifest.get("format_version")
-    if version not in SUPPORTED_VERSIONS:
+    if isinstance(version, bool) or version not in SUPPORTED_VERSIONS:
         raise PackError(f"{mpath}: unsupported format_version {version!r} "
                         f"(this app reads {SUPPORTED_VERSIONS})", path)
     got = manifest.get("task", "masked-lm")
@@ -128,13 +148,22 @@ def read_manifest(path: Union[str, Path], task: Optional[str] = None) -> dict:
         raise PackError(f"{path}: task is {got!r}, not {task!r}", path)
     try:
         check_manifest(manifest, got)
+        meta = Manifest.from_dict(manifest)
+        if got == "folding":
+            check_residues(manifest.get("residues"), required=version >= 2)
     except ManifestError as e:
         raise PackError(f"{mpath}: {e}", path) from None
-    if got == "folding":
+    _check_listed(manifest, got, mpath, path)
+    return manifest, meta
+
+
+def _check_listed(manifest: dict, task: str, mpath: Path, path: Path) -> None:
+    """Every graph and side file the manifest names is listed in `files` (so a hash checks it)."""
+    if task == "folding":
         if "external_weights" in manifest["onnx"]:
             raise PackError(f"{mpath}: 'onnx.external_weights' is not supported in folding packs yet", path)
         _check_parts(manifest, mpath, path)
-        return manifest
+        return
     if manifest["onnx"]["model"] not in manifest["files"]:
         raise PackError(f"{mpath}: model file {manifest['onnx']['model']!r} "
                         f"is not listed in 'files'", path)
@@ -145,7 +174,6 @@ def read_manifest(path: Union[str, Path], task: Optional[str] = None) -> dict:
     if side is not None and side["file"] not in manifest["files"]:
         raise PackError(f"{mpath}: side file {side['file']!r} (onnx.external_weights.file) is not listed "
                         f"in 'files', so no hash checks it", path)
-    return manifest
 
 
 def _check_parts(manifest: dict, mpath: Path, path: Path) -> None:
@@ -164,12 +192,13 @@ def _check_parts(manifest: dict, mpath: Path, path: Path) -> None:
 def load_pack(path: Union[str, Path], verify: bool = True) -> Pack:
     """Read and check a pack's manifest and graphs; with `verify`, each file's size and sha256 too."""
     path = Path(path).expanduser()
-    manifest = read_manifest(path)
+    meta = read_pack_manifest(path)
+    manifest = meta.to_dict()
     if verify:
         verify_files(path, manifest["files"], hashes=True)
     check_graph_files(path, manifest)
-    log.info("loaded pack %s (%s) from %s", manifest.get("name"), manifest.get("scheme"), path)
-    return Pack(path=path, manifest=manifest)
+    log.info("loaded pack %s (%s, format_version %d) from %s", meta.name, meta.scheme, meta.read_version, path)
+    return Pack(path=path, manifest=manifest, meta=meta)
 
 
 def default_pack_dir() -> Path:
@@ -189,15 +218,11 @@ def pack_info(path: Union[str, Path], source: str = "user", verify_hashes: bool 
     """Describe a pack for a picker; never raises for a broken pack (see `PackInfo.error`)."""
     path = Path(path)
     try:
-        manifest = read_manifest(path)
-        size = verify_files(path, manifest["files"], hashes=verify_hashes)
+        meta = read_pack_manifest(path)
+        size = verify_files(path, meta.file_dicts(), hashes=verify_hashes)
         size += (path / MANIFEST).stat().st_size
-        return PackInfo(path, str(manifest.get("name", path.name)),
-                        str(manifest.get("scheme", "unknown")), size,
-                        dict(manifest.get("accuracy") or {}), source,
-                        task=str(manifest.get("task", "masked-lm")),
-                        benchmark=dict(manifest.get("benchmark") or {}),  # a dict or null (pack_checks)
-                        license=str(manifest.get("license", "")))
+        return PackInfo(path, meta.name or path.name, meta.scheme or "unknown", size, dict(meta.accuracy),
+                        source, task=meta.task, benchmark=dict(meta.benchmark or {}), license=meta.license or "")
     except (PackError, OSError, ValueError, TypeError, AttributeError) as e:
         return PackInfo(path, path.name, "unknown", _du(path), {}, source, error=str(e))
 

@@ -9,7 +9,7 @@ import re
 from pathlib import PurePosixPath
 from typing import Any
 
-from .alphabet import ESM2_SPECIAL, ESM2_SPECIAL_TOKENS, ESM2_TOKENS, MAX_TOKENS_RANGE
+from .alphabet import AF2_RESTYPES_WITH_X, AF2_UNKNOWN, ESM2_SPECIAL, ESM2_SPECIAL_TOKENS, ESM2_TOKENS, MAX_TOKENS_RANGE
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -28,6 +28,7 @@ TOP_TYPES: dict[str, tuple[type, ...]] = {
     "name": (str,), "scheme": (str,), "task": (str,), "license": (str,), "credits": (str,),
     "onnx": (dict,), "files": (dict,), "alphabet": (dict,), "architecture": (dict,),
     "accuracy": (dict, NONE), "benchmark": (dict, NONE), "calibration": (dict, NONE),
+    "provenance": (dict,), "residues": (dict,),
 }
 ONNX_TYPES: dict[str, tuple[type, ...]] = {
     "model": (str,), "contacts_model": (str, NONE), "parts": (dict,),
@@ -159,6 +160,31 @@ def check_architecture(architecture: dict, alphabet: dict) -> None:
         value = architecture.get(key)
         if value is not None and value < (1 if key == "embed_dim" else 0):
             raise ManifestError(f"architecture.{key}", f"{value} is not a valid size")
+
+
+def check_residues(residues: Any, required: bool) -> None:
+    """A folding pack's `residues`: `aatype_order` exactly AlphaFold's (app.core.alphabet), `unknown` "X".
+
+    The parts take aatype indices in this order; another order would fold a different sequence
+    without any error. v1 packs written before the key existed may lack it (`required` False).
+    """
+    if residues is None:
+        if required:
+            raise ManifestError("residues.aatype_order", "is missing (a folding pack records its aatype order)")
+        return
+    check_type(residues, (dict,), "residues")
+    order = residues.get("aatype_order")
+    if order is None and not required:
+        return
+    check_type(order, (str,), "residues.aatype_order")
+    if order != AF2_RESTYPES_WITH_X:
+        at = next((i for i, (a, b) in enumerate(zip(order, AF2_RESTYPES_WITH_X)) if a != b),
+                  min(len(order), len(AF2_RESTYPES_WITH_X)))
+        raise ManifestError("residues.aatype_order", f"is {order!r:.40}, not AlphaFold's {AF2_RESTYPES_WITH_X!r} "
+                                                     f"(first difference at index {at})")
+    unknown = residues.get("unknown", AF2_UNKNOWN)
+    if unknown != AF2_UNKNOWN:
+        raise ManifestError("residues.unknown", f"is {unknown!r:.40}, not {AF2_UNKNOWN!r} (aatype {len(order) - 1})")
 
 
 def check_manifest(manifest: dict, task: str) -> None:

@@ -12,11 +12,11 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
+from app.core.alphabet import AF2_RESTYPES_WITH_X  # AlphaFold order, X = 20 (export.py imports it from here)
+
 from .. import esm2_graph as e2
 from ..onnx_builder import FLOAT, INT64, GraphBuilder, tensor
 from ..weights import ALPHABET_TOKENS, SPECIAL, Esm2Config, Esm2Weights, hf_to_fair_esm_names
-
-AF2_RESTYPES_WITH_X = "ARNDCQEGHILKMFPSTWYVX"  # AlphaFold residue order; aatype 20 is X (unknown)
 
 
 def af2_to_esm_table() -> np.ndarray:

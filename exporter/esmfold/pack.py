@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from app.core.alphabet import AF2_RESTYPES_WITH_X, AF2_UNKNOWN
+
 from ..pack import write_pack
 from .chunking import expand_chunked_attention
-from .lm_graph import AF2_RESTYPES_WITH_X
 from .parts import PARTS, export_parts
 
 
@@ -30,7 +31,7 @@ def write_folding_pack(model, out_dir: Path, name: str, license: str = "", credi
     models = {f: expand_chunked_attention(m) for f, m in export_parts(model, chunk_size).items()}
     manifest = {
         "name": name, "task": "folding", "architecture": architecture_manifest(model, chunk_size),
-        "residues": {"aatype_order": AF2_RESTYPES_WITH_X, "unknown": "X"},
+        "residues": {"aatype_order": AF2_RESTYPES_WITH_X, "unknown": AF2_UNKNOWN},
         "scheme": "fp32",
         "onnx": {"parts": {p: spec.file for p, spec in PARTS.items()},
                  "inputs": {p: list(spec.inputs) for p, spec in PARTS.items()},

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from ..pack import PackError, check_graph_files, read_manifest
+from ..pack import PackError, check_graph_files, read_pack_manifest
 from ..session import open_session
 from ..session import session_options as _session_options
 
@@ -62,15 +62,17 @@ def session_options(threads: int | None = None) -> ort.SessionOptions:
 def open_parts(pack_dir: str | Path, threads: int | None = None) -> FoldingParts:
     """Sessions for a pack whose manifest has `task: folding` and `onnx.parts` {part: file}.
 
-    The manifest is checked as app.core.pack checks any pack (its manifest.sha256, key types,
-    parts listed in `files`, no path or graph reference out of the listed files); file hashes
-    are the caller's (load_pack / verify_files), as hashing a 3B pack takes a while.
+    The manifest (v1 or v2) is read as app.core.pack reads any pack (its manifest.sha256, key
+    types, parts listed in `files`, `residues.aatype_order` AlphaFold's, no path or graph
+    reference out of the listed files); file hashes are the caller's (load_pack / verify_files),
+    as hashing a 3B pack takes a while.
     """
     pack_dir = Path(pack_dir)
     try:
-        manifest = read_manifest(pack_dir, task="folding")
+        meta = read_pack_manifest(pack_dir, task="folding")
     except PackError as exc:
         raise FoldPackError(str(exc)) from exc
+    manifest = meta.to_dict()
     files = manifest["onnx"]["parts"]
     missing = [p for p in PART_NAMES if p not in files or not (pack_dir / files[p]).is_file()]
     if missing:
@@ -82,4 +84,4 @@ def open_parts(pack_dir: str | Path, threads: int | None = None) -> FoldingParts
     opts = session_options(threads)
     sessions = {p: open_session(pack_dir / files[p], opts) for p in PART_NAMES}
     size = sum(p.stat().st_size for f in files.values() for p in pack_dir.glob(f"{f}*") if p.is_file())
-    return FoldingParts(sessions, manifest.get("architecture", {}), str(pack_dir), size)
+    return FoldingParts(sessions, dict(meta.architecture), str(pack_dir), size)

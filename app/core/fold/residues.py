@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-RESTYPES = "ARNDCQEGHILKMFPSTWYV"  # aatype 0..19; 20 is X (unknown)
+from ..alphabet import AF2_RESTYPES
+
+RESTYPES = AF2_RESTYPES  # aatype 0..19; 20 is X (unknown)
 UNKNOWN = len(RESTYPES)
 RESTYPE_3 = ("ALA", "ARG", "ASN", "ASP", "CYS", "GLN", "GLU", "GLY", "HIS", "ILE", "LEU", "LYS", "MET", "PHE",
              "PRO", "SER", "THR", "TRP", "TYR", "VAL", "UNK")
