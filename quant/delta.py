@@ -51,7 +51,7 @@ import numpy as np
 from .delta_bits import group_ranks, pack_bits, packed_bits, unpack_bits
 from .delta_errors import DeltaBudgetError, DeltaInputError, check_calib, check_delta, check_ratio
 
-GROUP_CANDIDATES = (8, 16, 32, 64, 128, 256)
+GROUP_CANDIDATES = (8, 16, 32, 64, 128, 256, 512)  # plus in_features itself (one group per row)
 BITS_CANDIDATES = (1, 2, 3, 4, 6, 8)
 CLIP_FRACTIONS = (1.0, 0.8, 0.6, 0.45)  # step = c * max|survivor| / 2^(b-1), best by survivor MSE
 
@@ -197,10 +197,9 @@ def _pack(c: _Candidate, shape: tuple[int, int], seed: int, parts: int) -> Delta
     return DeltaCode(shape, c.group_size, c.keep, c.bits, seed, widths, tuple(streams), c.scale, c.rel)
 
 
-def _group_candidates(in_features: int, candidates) -> tuple[int, ...]:
-    gs = tuple(int(g) for g in (candidates or GROUP_CANDIDATES) if 0 < int(g) <= in_features
-               and in_features % int(g) == 0)
-    return gs or (in_features,)
+def _group_candidates(in_features: int) -> tuple[int, ...]:
+    """The default candidates that divide in_features, and in_features."""
+    return tuple(sorted({g for g in GROUP_CANDIDATES if in_features % g == 0 and g < in_features} | {in_features}))
 
 
 def _search(delta, ratio, groups, bits_list, scale_modes, seed, parts, calib) -> list[_Candidate]:
@@ -241,7 +240,7 @@ def encode_delta(delta: np.ndarray, ratio: float, bits: int | None = None, group
         raise DeltaInputError("seed", seed, "expected 0 <= seed < 2^32")
     if group_size is not None:
         _check_group_size(group_size, d.shape[1])
-    groups = (group_size,) if group_size is not None else _group_candidates(d.shape[1], None)
+    groups = (group_size,) if group_size is not None else _group_candidates(d.shape[1])
     bits_list = (bits,) if bits is not None else BITS_CANDIDATES
     modes = (row_scales,) if row_scales is not None else (False, True)
     found = _search(d, r, groups, bits_list, modes, int(seed), parts, x)
