@@ -1,0 +1,315 @@
+"""Fine-tune ESM-2 on one protein: evo-tuning on its homologs, or supervised on measured variants.
+
+    python -m exporter.finetune evo --init MODEL --data homologs.fasta --out ft_evo.pt --minutes 8
+    python -m exporter.finetune supervised --init MODEL --assay ASSAY.csv.gz --out ft_sup.pt --minutes 10
+
+`evo` continues masked-LM training (exporter.train's loss, batches and time-based schedule) on the
+homologs (exporter.homologs writes them), holding out a few for validation perplexity.
+`supervised` fine-tunes the whole encoder with a regression head on a ProteinGym-format assay
+(`mutant,mutated_sequence,DMS_score`). Prediction for variant x of wild type w (standardised score):
+
+    y(x) = a * mm(x) + v . mean_i h_i(x) + b,    mm(x) = sum_{i mutated} log p(x_i | x) - log p(w_i | x)
+
+mm is the mutant-marginal log-ratio (Meier et al. 2021) read from the same forward pass whose
+final-layer embeddings h are mean-pooled, so the head starts at a zero-shot score (v = 0) and
+learns a correction. Variants are split by mutated position (a seeded 80/20 split of positions; a
+multi-mutant spanning both sides is dropped), so the test Spearman is on positions never trained on.
+
+Both modes write a fair-esm-style checkpoint that `python -m exporter` loads as an ESM-2 (the head
+and the split are extra keys) and a .json log beside it (loss history, timing, Spearman).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .finetune_eval import encode, zero_shot_spearman
+from .metrics import spearman
+from .proteingym import Assay, _apply, read_assay
+from .train import init_model, learning_rate, masked_lm_loss, save_checkpoint, validation_perplexity
+from .train_data import MlmBatches, MlmConfig, read_fasta_sequences
+
+log = logging.getLogger("exporter.finetune")
+
+
+@dataclass(frozen=True)
+class PositionSplit:
+    assay: str
+    seed: int
+    test_fraction: float
+    train_positions: tuple[int, ...]   # 1-based
+    test_positions: tuple[int, ...]
+    train_indices: tuple[int, ...]     # rows of the assay
+    test_indices: tuple[int, ...]
+    n_dropped: int                     # multi-mutants with positions on both sides
+
+
+def mutated_positions(code: str) -> set[int]:
+    return {int(sub[1:-1]) for sub in code.split(":")}
+
+
+def split_by_position(assay: Assay, test_fraction: float = 0.2, seed: int = 0) -> PositionSplit:
+    """Seeded split of the assay's mutated positions; a variant goes where all its positions are."""
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction {test_fraction}: expected a fraction in (0, 1)")
+    sites = sorted(set().union(*(mutated_positions(m) for m in assay.mutants)))
+    order = np.random.default_rng(seed).permutation(len(sites))
+    n_test = max(1, round(test_fraction * len(sites)))
+    test = {sites[i] for i in order[:n_test]}
+    train_idx, test_idx = [], []
+    for i, code in enumerate(assay.mutants):
+        pos = mutated_positions(code)
+        (test_idx if pos <= test else train_idx if not pos & test else []).append(i)
+    return PositionSplit(assay.name, seed, test_fraction, tuple(s for s in sites if s not in test),
+                         tuple(sorted(test)), tuple(train_idx), tuple(test_idx),
+                         len(assay.mutants) - len(train_idx) - len(test_idx))
+
+
+class RegressionHead(torch.nn.Module):
+    """y = a * mm + v . pooled + b on standardised DMS scores (module docstring)."""
+
+    FEATURES = "mutant-marginal log-ratio + mean-pooled final-layer embeddings"
+
+    def __init__(self, embed_dim: int, target_mean: float = 0.0, target_std: float = 1.0):
+        super().__init__()
+        self.linear = torch.nn.Linear(embed_dim, 1)
+        torch.nn.init.zeros_(self.linear.weight)
+        torch.nn.init.zeros_(self.linear.bias)
+        self.mm_weight = torch.nn.Parameter(torch.tensor(1.0))
+        self.target_mean, self.target_std = float(target_mean), float(target_std)
+
+    def forward(self, pooled: torch.Tensor, mm: torch.Tensor) -> torch.Tensor:
+        return self.mm_weight * mm + self.linear(pooled).squeeze(-1)  # (B,) standardised
+
+    def to_record(self) -> dict:
+        return {"features": self.FEATURES, "embed_dim": self.linear.in_features,
+                "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
+                "target_mean": self.target_mean, "target_std": self.target_std}
+
+    @classmethod
+    def from_record(cls, record: dict) -> "RegressionHead":
+        head = cls(record["embed_dim"], record["target_mean"], record["target_std"])
+        head.load_state_dict(record["state_dict"])
+        return head
+
+
+def variant_features(model, alphabet, assay: Assay, rows) -> tuple[torch.Tensor, torch.Tensor]:
+    """(pooled (B, E), mm (B,)) of the assay rows `rows`, one forward pass of the mutated sequences."""
+    seqs = [_apply(assay.wild_type, assay.mutants[i], reverse=False) for i in rows]
+    out = model(encode(alphabet, seqs).to(next(model.parameters()).device), repr_layers=[model.num_layers])
+    pooled = out["representations"][model.num_layers][:, 1:-1].mean(1)  # (B, E), no padding: same length
+    lp = torch.log_softmax(out["logits"].float(), dim=-1)  # (B, T, V)
+    r, col, wt, mt = [], [], [], []
+    for b, i in enumerate(rows):
+        for sub in assay.mutants[i].split(":"):
+            r.append(b), col.append(int(sub[1:-1])), wt.append(alphabet.get_idx(sub[0])), mt.append(alphabet.get_idx(sub[-1]))
+    r, col = torch.tensor(r), torch.tensor(col)  # token column = 1-based position (BOS at 0)
+    diff = lp[r, col, torch.tensor(mt)] - lp[r, col, torch.tensor(wt)]
+    return pooled, torch.zeros(len(rows), device=diff.device).index_add(0, r.to(diff.device), diff)
+
+
+@torch.no_grad()
+def predict(model, head: RegressionHead, alphabet, assay: Assay, rows, batch_size: int = 32) -> np.ndarray:
+    """Predicted DMS scores (original units) of assay rows `rows`."""
+    model.eval()
+    out = []
+    for b0 in range(0, len(rows), batch_size):
+        out.append(head(*variant_features(model, alphabet, assay, list(rows[b0:b0 + batch_size]))).cpu().numpy())
+    return np.concatenate(out) * head.target_std + head.target_mean
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _finish(out: Path, model, args, history: list[dict], provenance: dict, summary: dict,
+            extra: dict | None = None) -> None:
+    """Checkpoint (exporter.train's format, plus `extra` keys) and the .json log beside it."""
+    save_checkpoint(out, model, args, history, provenance)
+    if extra:
+        data = torch.load(str(out), map_location="cpu", weights_only=False)
+        data.update(extra)
+        torch.save(data, str(out.with_suffix(".tmp")))
+        out.with_suffix(".tmp").replace(out)
+    out.with_suffix(".json").write_text(json.dumps({"summary": summary, "history": history}, indent=2))
+
+
+def evo(args) -> dict:
+    """Continued masked-LM training on the homologs of `args.data`."""
+    out, start = Path(args.out), time.time()
+    model, alphabet, provenance = init_model(args.init)
+    model = model.to(args.device).train()
+    seqs = [s for _, s in read_fasta_sequences(Path(args.data))]
+    if len(seqs) < 2:
+        raise ValueError(f"{args.data}: {len(seqs)} sequences; evo-tuning needs at least 2")
+    order = np.random.default_rng(args.seed).permutation(len(seqs))
+    n_val = min(args.val_sequences, max(1, len(seqs) // 10))
+    val, train = [seqs[i] for i in order[:n_val]], [seqs[i] for i in order[n_val:]]
+    mlm = MlmConfig(crop=args.crop, batch_size=args.batch_size)
+    batches = MlmBatches(train, alphabet, mlm, seed=args.seed)
+    val_batches = [MlmBatches(val, alphabet, mlm, seed=1).batch() for _ in range(args.val_batches)]
+    assay = read_assay(Path(args.assay)) if args.assay else None
+
+    def evaluate(step: int, loss: float | None) -> dict:
+        row = {"step": step, "minutes": round((time.time() - start) / 60, 2),
+               "val_ppl": round(validation_perplexity(model, val_batches), 4)}
+        if loss is not None:
+            row["train_loss"] = round(loss, 4)
+        if assay is not None:
+            row["wt_marginal_spearman"] = round(zero_shot_spearman(model, alphabet, assay), 4)
+            model.train()
+        log.info("evo %s", row)
+        return row
+
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
+    history, step, running = [evaluate(0, None)], 0, 0.0
+    budget, t_train, last_eval = args.minutes * 60.0, time.time(), time.time()
+    while time.time() - t_train < budget and (args.max_steps is None or step < args.max_steps):
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(step, time.time() - t_train, budget, args.lr, args.warmup)
+        loss = masked_lm_loss(model, *batches.batch())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        running = 0.95 * running + 0.05 * loss.item() if step > 1 else loss.item()
+        if step % args.log_every == 0:
+            log.info("evo step %d  loss %.3f  lr %.2e  %.1f min", step, running, opt.param_groups[0]["lr"],
+                     (time.time() - t_train) / 60)
+        if time.time() - last_eval > args.eval_every_minutes * 60:
+            history.append(evaluate(step, running))
+            last_eval = time.time()
+    history.append(evaluate(step, running))
+    provenance["finetune"] = {"mode": "evo", "data": str(args.data), "data_sha256": _sha256(args.data),
+                              "n_train": len(train), "n_val": len(val), "steps": step,
+                              "minutes": round((time.time() - t_train) / 60, 2)}
+    summary = {**provenance["finetune"], "init": args.init, "initial": history[0], "final": history[-1],
+               "seconds_total": round(time.time() - start, 1)}
+    _finish(out, model, args, history, provenance, summary)
+    log.info("done: %s", summary)
+    return summary
+
+
+def supervised(args) -> dict:
+    """Full fine-tune with a regression head; train/test split by mutated position."""
+    out, start = Path(args.out), time.time()
+    assay = read_assay(Path(args.assay))
+    split = split_by_position(assay, args.test_fraction, args.seed)
+    train_rows, test_rows = np.array(split.train_indices), np.array(split.test_indices)
+    model, alphabet, provenance = init_model(args.init)
+    model = model.to(args.device)
+    y = assay.scores[train_rows]
+    head = RegressionHead(model.embed_dim, float(y.mean()), float(y.std()) or 1.0).to(args.device)
+    with torch.no_grad():  # scale a so that a * mm starts with unit variance over a training sample
+        sample = np.random.default_rng(args.seed).choice(train_rows, min(32, len(train_rows)), replace=False)
+        head.mm_weight.fill_(1.0 / (float(variant_features(model.eval(), alphabet, assay, list(sample))[1].std()) or 1.0))
+    target = torch.tensor((y - head.target_mean) / head.target_std, dtype=torch.float32)
+    rng = np.random.default_rng(args.seed + 1)
+
+    def evaluate(step: int, loss: float | None) -> dict:
+        rho = spearman(predict(model, head, alphabet, assay, test_rows), assay.scores[test_rows])
+        row = {"step": step, "minutes": round((time.time() - start) / 60, 2), "test_spearman": round(rho, 4),
+               "train_mse": round(loss, 4)}
+        log.info("supervised %s", row)
+        return row
+
+    base = round(zero_shot_spearman(model, alphabet, assay, subset=test_rows), 4)  # one pass over the wt
+    log.info("split: %d train / %d test variants, %d / %d positions; base wt-marginal test Spearman %.4f",
+             len(train_rows), len(test_rows), len(split.train_positions), len(split.test_positions), base)
+
+    groups = [{"params": list(model.parameters()), "peak": args.lr, "weight_decay": 0.01},
+              {"params": list(head.parameters()), "peak": args.head_lr, "weight_decay": 0.0}]
+    opt = torch.optim.AdamW(groups, lr=args.lr)
+    history, step, running = [{"step": 0, "minutes": 0.0, "base_wt_marginal_test_spearman": base}], 0, 0.0
+    budget, t_train, last_eval = args.minutes * 60.0, time.time(), time.time()
+    while time.time() - t_train < budget and (args.max_steps is None or step < args.max_steps):
+        model.train()
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(step, time.time() - t_train, budget, group["peak"], args.warmup)
+        pick = rng.integers(0, len(train_rows), args.batch_size)
+        loss = torch.nn.functional.mse_loss(head(*variant_features(model, alphabet, assay, list(train_rows[pick]))),
+                                            target[pick].to(args.device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(list(model.parameters()) + list(head.parameters()), 1.0)
+        opt.step()
+        step += 1
+        running = 0.95 * running + 0.05 * loss.item() if step > 1 else loss.item()
+        if step % args.log_every == 0:
+            log.info("supervised step %d  mse %.3f  %.1f min", step, running, (time.time() - t_train) / 60)
+        if args.eval_every_minutes and time.time() - last_eval > args.eval_every_minutes * 60:
+            history.append(evaluate(step, running))
+            last_eval = time.time()
+    history.append(evaluate(step, running))
+    record = {**asdict(split), "n_train": len(train_rows), "n_test": len(test_rows)}
+    provenance["finetune"] = {"mode": "supervised", "assay": assay.name, "assay_sha256": _sha256(args.assay),
+                              "steps": step, "minutes": round((time.time() - t_train) / 60, 2),
+                              "test_spearman": history[-1]["test_spearman"], "features": head.FEATURES,
+                              "base_wt_marginal_test_spearman": base}
+    summary = {**provenance["finetune"], "init": args.init, "n_train": len(train_rows), "n_test": len(test_rows),
+               "n_train_positions": len(split.train_positions), "n_test_positions": len(split.test_positions),
+               "n_dropped": split.n_dropped, "initial": history[0], "final": history[-1],
+               "seconds_total": round(time.time() - start, 1)}
+    _finish(out, model, args, history, provenance, summary,
+            {"regression_head": head.to_record(), "split": record, "test_spearman": history[-1]["test_spearman"]})
+    log.info("done: %s", summary)
+    return summary
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m exporter.finetune", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="mode", required=True)
+    e = sub.add_parser("evo", help="continued masked-LM training on a protein's homologs")
+    e.add_argument("--data", required=True, help="homolog FASTA (exporter.homologs)")
+    e.add_argument("--assay", help="optional ProteinGym assay: log wt-marginal Spearman at each evaluation")
+    e.add_argument("--crop", type=int, default=256)
+    e.add_argument("--val-sequences", type=int, default=64)
+    e.add_argument("--val-batches", type=int, default=4)
+    e.add_argument("--eval-every-minutes", type=float, default=2.0)
+    s = sub.add_parser("supervised", help="regression head + full fine-tune on measured variants")
+    s.add_argument("--assay", required=True, help="ProteinGym CSV(.gz): mutant,mutated_sequence,DMS_score")
+    s.add_argument("--test-fraction", type=float, default=0.2, help="fraction of mutated positions held out")
+    s.add_argument("--head-lr", type=float, default=2e-3)
+    s.add_argument("--eval-every-minutes", type=float, default=0.0,
+                   help="also score the held-out positions every N minutes (0: only at the end)")
+    for q, lr, batch in ((e, 1e-4, 8), (s, 5e-5, 16)):
+        q.add_argument("--init", required=True, help="any MODEL `python -m exporter` takes")
+        q.add_argument("--out", required=True, help="checkpoint (.pt); a .json log is written beside it")
+        q.add_argument("--minutes", type=float, default=10.0, help="wall-clock budget (cosine schedule over it)")
+        q.add_argument("--max-steps", type=int, default=None)
+        q.add_argument("--lr", type=float, default=lr, help="peak learning rate of the encoder")
+        q.add_argument("--batch-size", type=int, default=batch)
+        q.add_argument("--warmup", type=int, default=20)
+        q.add_argument("--log-every", type=int, default=10)
+        q.add_argument("--threads", type=int, default=1)
+        q.add_argument("--device", default="cpu")
+        q.add_argument("--seed", type=int, default=0)
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    args = parse_args(argv)
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        (evo if args.mode == "evo" else supervised)(args)
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
