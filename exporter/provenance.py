@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Optional, Union
 
-from app.core.manifest import base_name
+from app.core.manifest import SourceRef, base_name
 from app.core.pack_files import sha256_file
 
 SKIP_DIRS = (".git",)
@@ -71,3 +71,8 @@ def file_provenance(path: Union[str, Path]) -> dict:
         sha, size = tree_sha256(local)
     name = base_name(str(local.resolve()) if local.exists() else text)
     return {"name": name, "sha256": sha, "bytes": size}
+
+
+def source_ref(path: Union[str, Path]) -> SourceRef:
+    """file_provenance(path) as the Manifest's `provenance.source` (Provenance(source=source_ref(ckpt)))."""
+    return SourceRef(**file_provenance(path))

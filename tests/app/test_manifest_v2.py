@@ -23,7 +23,7 @@ from app.core.pack_checks import ManifestError
 from app.core.runtime import Esm2Runtime
 from app.core.scoring import score_matrix
 from exporter.pack import write_manifest, write_pack
-from exporter.provenance import file_provenance, tree_sha256
+from exporter.provenance import file_provenance, source_ref, tree_sha256
 
 DEFAULT_MANIFEST = default_pack_dir() / "manifest.json"
 V1_KEYS_READ = ("name", "task", "scheme", "scheme_config", "onnx", "files", "alphabet", "architecture",
@@ -58,6 +58,13 @@ def test_unknown_top_level_keys_are_kept():
     meta = Manifest.from_fields({"name": "x", "bench_key": "abc", "bench_params": {"lm": 3}})
     assert meta.extra == {"bench_key": "abc", "bench_params": {"lm": 3}}
     assert Manifest.from_dict(meta.to_dict()).to_dict()["bench_params"] == {"lm": 3}
+
+
+def test_updated_sets_top_level_keys_and_calibration_follows():
+    meta = Manifest.from_fields({"name": "x", "calibration": {"n_sequences": 1}})
+    new = meta.updated({"benchmark": {"mean_spearman": 0.5}, "calibration": {"n_sequences": 2}})
+    assert new.benchmark == {"mean_spearman": 0.5} and new.provenance.calibration == {"n_sequences": 2}
+    assert Manifest.from_dict(new.to_dict()) == new and meta.benchmark is None
 
 
 def test_v1_paths_become_base_names():
@@ -169,6 +176,7 @@ def test_file_provenance_of_a_folder_is_its_sorted_sha256sum_lines(tmp_path):
     assert file_provenance(folder) == {"name": "esm2_t6", "sha256": want, "bytes": 12}
     assert file_provenance("facebook/esm2_t6_8M_UR50D") == {"name": "esm2_t6_8M_UR50D", "sha256": None,
                                                             "bytes": None}
+    assert source_ref(folder) == SourceRef("esm2_t6", want, 12)
 
 
 def test_the_exporter_writes_the_app_alphabet():
