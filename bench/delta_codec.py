@@ -15,6 +15,7 @@ Set OPENBLAS_NUM_THREADS=1 on shared CPUs: the search does many small matmuls.
 from __future__ import annotations
 
 import argparse
+import logging
 import re
 import time
 from pathlib import Path
@@ -22,13 +23,16 @@ from pathlib import Path
 import numpy as np
 
 from quant.delta import code_bits, decode_delta, encode_delta
+from quant.delta_alloc import allocate, ladder
 from quant.delta_codecs import CODECS
 from quant.delta_errors import DeltaBudgetError
 
 from .common import md_table, utc_now
 
+log = logging.getLogger("bench.delta_codec")
 CODED = re.compile(r"^layers\.\d+\.(self_attn\.(q|k|v|out)_proj|fc1|fc2)\.weight$")
-METHODS = ("deltadq_calib", "deltadq", "magnitude_int8", "bitdelta", "lowrank_fp16", "uniform4_g64")
+METHODS = ("deltadq", "deltadq_calib", "deltadq_alloc", "deltadq_calib_alloc", "magnitude_int8", "bitdelta",
+           "lowrank_fp16", "uniform4_g64")
 
 
 def coded_deltas(base: dict[str, np.ndarray], tuned: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -87,14 +91,22 @@ def synthetic_tuned(base: dict[str, np.ndarray], rank: int, seed: int) -> dict[s
     return out
 
 
-def run_method(method: str, deltas, calib, heldout, ratio: float) -> dict | None:
+def run_method(method: str, deltas, calib, heldout, ratio: float, ladders: dict) -> dict | None:
     """Pooled errors, bits/param and (DeltaDQ) the chosen configurations of one method at one ratio."""
     num_d = den_d = num_y = den_y = 0.0
     bits = params = 0
     configs: dict[str, int] = {}
+    try:
+        alloc = (allocate(ladders[method], {n: d.size for n, d in deltas.items()}, ratio)
+                 if method.endswith("_alloc") else {})
+    except DeltaBudgetError:
+        return None
     for name, d in deltas.items():
         try:
-            if method == "deltadq_calib":
+            if method.endswith("_alloc"):
+                code = alloc[name]
+                d_hat, b = decode_delta(code), code_bits(code)
+            elif method == "deltadq_calib":
                 code = encode_delta(d, ratio, calib_inputs=calib[name])
                 d_hat, b = decode_delta(code), code_bits(code)
             else:
@@ -103,7 +115,11 @@ def run_method(method: str, deltas, calib, heldout, ratio: float) -> dict | None
                 d_hat, b = codec.decode(code), codec.bits(code)
         except DeltaBudgetError:
             return None
-        if method.startswith("deltadq"):
+        if method.endswith("_alloc"):                  # bits per kind of matrix, as "kind": [bits, params]
+            kind = name.split(".")[-2]
+            acc = configs.setdefault(kind, [0, 0])
+            acc[0], acc[1] = acc[0] + b, acc[1] + d.size
+        elif method.startswith("deltadq"):
             key = f"g={code.group_size} keep={code.keep}/{code.group_size} b={code.bits} " \
                   f"{'row' if code.rel is not None else 'tensor'}"
             configs[key] = configs.get(key, 0) + 1
@@ -127,14 +143,22 @@ def bench_pair(base_w, tuned_arrays, label: str, ratios, methods, calib_seqs, he
     total = sum(d.size for d in deltas.values())
     norm = float(np.sqrt(sum(float(np.sum(d * d)) for d in deltas.values())))
     wnorm = float(np.sqrt(sum(float(np.sum(base_w.arrays[n].astype(np.float64) ** 2)) for n in names)))
+    ladders, ladder_seconds = {}, {}
+    for m, use_calib in (("deltadq_alloc", False), ("deltadq_calib_alloc", True)):
+        if m in methods:
+            t = time.time()
+            ladders[m] = {n: ladder(d, calib_inputs=calib[n] if use_calib else None) for n, d in deltas.items()}
+            ladder_seconds[m] = time.time() - t
+            log.info("%s: %s ladder in %.0f s", label, m, ladder_seconds[m])
     results = []
     for ratio in ratios:
         for m in methods:
             t = time.time()
-            r = run_method(m, deltas, calib, heldout, ratio)
+            r = run_method(m, deltas, calib, heldout, ratio, ladders)
             results.append({"ratio": ratio, "method": m, **(r or {}), "seconds": time.time() - t})
+            log.info("%s %sx %s: %s", label, ratio, m, r and {k: v for k, v in r.items() if k != "configs"})
     return {"label": label, "matrices": len(names), "params": total, "delta_over_weight": norm / wnorm,
-            "results": results}
+            "ladder_seconds": ladder_seconds, "results": results}
 
 
 def report(pairs, args) -> str:
@@ -154,7 +178,10 @@ def report(pairs, args) -> str:
         lines += [md_table(["ratio", "method", "rel frob", "rel x@D", "bits/param", "achieved"], rows), ""]
         lines += ["DeltaDQ configurations chosen (count of matrices):", ""]
         for r in p["results"]:
-            if r.get("configs"):
+            if r.get("configs") and r["method"].endswith("_alloc"):
+                lines.append(f"- {r['ratio']}x {r['method']}, achieved ratio per kind of matrix: " +
+                             ", ".join(f"{k} {16 * v[1] / v[0]:.0f}x" for k, v in sorted(r["configs"].items())))
+            elif r.get("configs"):
                 lines.append(f"- {r['ratio']}x {r['method']}: " +
                              "; ".join(f"{k} ({v})" for k, v in sorted(r["configs"].items())))
         lines.append("")
@@ -177,6 +204,7 @@ def main(argv=None) -> None:
     ap.add_argument("--rows", type=int, default=256, help="calibration rows per matrix (held-out: 2x)")
     ap.add_argument("--md", type=Path)
     args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if not args.tuned and not args.synthetic_rank:
         ap.error("give --tuned checkpoints or --synthetic-rank R")
     base = load(args.base).weights

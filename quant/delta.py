@@ -45,6 +45,8 @@ Decoding from the arrays (what an app-side numpy decoder must do; see decode_arr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Sequence
 
 import numpy as np
 
@@ -136,15 +138,16 @@ def _codes(v: np.ndarray, bits: int, row_scales: bool) -> np.ndarray:
     return best.astype(np.int64)
 
 
-def _fit_scales(delta: np.ndarray, mask: np.ndarray, u: np.ndarray, row_scales: bool,
+def _fit_scales(v: np.ndarray, total_sq: float, mask: np.ndarray, u: np.ndarray, row_scales: bool,
                 calib: np.ndarray | None, y: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None, float]:
-    """Least-squares scale(s) of the unit code u (out, m), stored as fp32 tensor x fp16 rel, and the
-    relative error they leave: of x @ delta_hat^T on calib, else of delta_hat (Frobenius)."""
+    """Least-squares scale(s) of the unit code u (out, m) of survivors v, stored as fp32 tensor x fp16
+    rel, and the relative error they leave: of x @ delta_hat^T on calib, else of delta_hat (Frobenius,
+    total_sq = ||delta||^2)."""
     if calib is None:
-        ref = delta[mask].reshape(u.shape)                              # dropped entries: error d^2
-        z, extra = u, float(np.sum(delta * delta) - np.sum(ref * ref))
+        ref = v                                                         # dropped entries: error d^2
+        z, extra = u, total_sq - float(np.sum(v * v))
     else:
-        dense = np.zeros(delta.shape, dtype=np.float32)
+        dense = np.zeros(mask.shape, dtype=np.float32)
         dense[mask] = u.ravel()
         ref, z, extra = y.T, (calib @ dense.T).T, 0.0                   # (out, n): x @ U^T per row
     num, den = np.sum(ref * z, axis=1), np.sum(z * z, axis=1)
@@ -177,14 +180,14 @@ class _Candidate:
     rel: np.ndarray | None
 
 
-def _try(delta: np.ndarray, ranks: np.ndarray, g: int, k: int, bits: int, row_scales: bool,
+def _try(delta: np.ndarray, total_sq: float, ranks: np.ndarray, g: int, k: int, bits: int, row_scales: bool,
          calib: np.ndarray | None, y: np.ndarray | None) -> _Candidate:
     """Quantize the survivors of one configuration and score it (no packing)."""
     mask = ranks < k
     v = delta[mask].reshape(delta.shape[0], -1)                        # (out, m) row-major survivors
     q = _codes(v, bits, row_scales)
     u = (q - (2**bits - 1) / 2).astype(np.float32)
-    scale, rel, err = _fit_scales(delta, mask, u, row_scales, calib, y)
+    scale, rel, err = _fit_scales(v, total_sq, mask, u, row_scales, calib, y)
     return _Candidate(err, g, k, bits, q.ravel(), scale, rel)
 
 
@@ -202,18 +205,27 @@ def _group_candidates(in_features: int) -> tuple[int, ...]:
     return tuple(sorted({g for g in GROUP_CANDIDATES if in_features % g == 0 and g < in_features} | {in_features}))
 
 
+@lru_cache(maxsize=32)
+def _ranks(shape: tuple[int, int], group_size: int, seed: int) -> np.ndarray:
+    """group_ranks, cached: the mask depends on (shape, g, seed) only, never on the data."""
+    r = group_ranks(shape, group_size, seed)
+    r.flags.writeable = False
+    return r
+
+
 def _search(delta, ratio, groups, bits_list, scale_modes, seed, parts, calib) -> list[_Candidate]:
     """Every configuration that fits the budget of `ratio`, scored, for the candidate grids."""
     budget = 16.0 * delta.size / ratio
     y = None if calib is None else calib @ delta.T                     # (n, out)
+    total_sq = float(np.sum(delta.astype(np.float64) ** 2))
     found = []
     for g in groups:
-        ranks = group_ranks(delta.shape, g, seed)
+        ranks = _ranks(tuple(delta.shape), g, seed)
         for b in bits_list:
             for row_scales in scale_modes:
                 k = max_keep(delta.shape, budget, g, b, row_scales, parts)
                 if k >= 1:
-                    found.append(_try(delta, ranks, g, k, b, row_scales, calib, y))
+                    found.append(_try(delta, total_sq, ranks, g, k, b, row_scales, calib, y))
     return found
 
 
@@ -223,25 +235,36 @@ def _check_group_size(group_size: int, in_features: int) -> None:
         raise DeltaInputError("group_size", group_size, f"must be a positive divisor of in_features={in_features}")
 
 
-def encode_delta(delta: np.ndarray, ratio: float, bits: int | None = None, group_size: int | None = None,
-                 seed: int = 0, calib_inputs: np.ndarray | None = None, row_scales: bool | None = None,
+def _grid(value, default: tuple[int, ...]) -> tuple[int, ...]:
+    """An int fixes a searched parameter, a sequence is its grid, None is the default grid."""
+    if value is None:
+        return default
+    return (value,) if isinstance(value, (int, np.integer)) else tuple(value)
+
+
+def encode_delta(delta: np.ndarray, ratio: float, bits: int | Sequence[int] | None = None,
+                 group_size: int | Sequence[int] | None = None, seed: int = 0,
+                 calib_inputs: np.ndarray | None = None, row_scales: bool | None = None,
                  parts: int = 2) -> DeltaCode:
     """Code delta (out, in) at `ratio`x vs fp16; None arguments are searched (lowest error wins).
 
-    calib_inputs (n, in): real inputs of this layer; the search then minimises the relative error of
-    x @ delta_hat^T, otherwise that of delta_hat (Frobenius). Raises DeltaBudgetError when nothing fits.
+    bits / group_size: an int fixes it, a sequence is the grid searched, None the default grid
+    (BITS_CANDIDATES; GROUP_CANDIDATES dividing in, plus in). calib_inputs (n, in): real inputs of
+    this layer; the search then minimises the relative error of x @ delta_hat^T, otherwise that of
+    delta_hat (Frobenius). Raises DeltaBudgetError when nothing fits.
     """
     d = check_delta(delta)
     r = check_ratio(ratio)
     x = check_calib(calib_inputs, d.shape[1])
-    if bits is not None and bits not in range(1, 17):
-        raise DeltaInputError("bits", bits, "expected an int in 1..16 or None (searched)")
+    bits_list = _grid(bits, BITS_CANDIDATES)
+    for b in bits_list:
+        if not (isinstance(b, (int, np.integer)) and 1 <= b <= 16):
+            raise DeltaInputError("bits", bits, "expected ints in 1..16, or None (searched)")
     if not 0 <= int(seed) < 2**32:
         raise DeltaInputError("seed", seed, "expected 0 <= seed < 2^32")
-    if group_size is not None:
-        _check_group_size(group_size, d.shape[1])
-    groups = (group_size,) if group_size is not None else _group_candidates(d.shape[1])
-    bits_list = (bits,) if bits is not None else BITS_CANDIDATES
+    groups = _grid(group_size, _group_candidates(d.shape[1]))
+    for g in groups:
+        _check_group_size(g, d.shape[1])
     modes = (row_scales,) if row_scales is not None else (False, True)
     found = _search(d, r, groups, bits_list, modes, int(seed), parts, x)
     if not found:
@@ -312,7 +335,7 @@ def decode_arrays(arrays, prefix: str = "", parts: int | None = None) -> np.ndar
     rows, cols, seed, g, k, b, has_rel, m = meta[:8]
     widths = meta[8:8 + m]
     use = m if parts is None else max(1, min(int(parts), m))
-    mask = group_ranks((rows, cols), g, seed) < k
+    mask = _ranks((rows, cols), g, seed) < k                          # = group_ranks(...) < k, cached
     n = rows * (cols // g) * k
     q = np.zeros(n, dtype=np.int64)
     for i in range(use):
