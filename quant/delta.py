@@ -2,45 +2,56 @@
 
 Jiang et al. 2024, "DeltaDQ: Ultra-High Delta Compression for Fine-Tuned LLMs via Group-wise
 Dropout and Separate Quantization", arXiv 2410.08666. delta = W_finetuned - W_base, (out, in).
+No public code or full text of the method was found (searched code, docs, pages, issues); what
+follows the paper follows its abstract, the rest is our reading and says so.
 
-What follows the paper
+Follows the paper
 - Only the delta is coded; the base weights are stored once elsewhere.
-- Group-wise dropout: each row is cut into groups of `g` consecutive input columns and entries
-  are dropped at random inside every group (DARE-style random dropout, not magnitude pruning).
-- The group size is not fixed but chosen per matrix by a search over candidates, scored by how
-  well the intermediate results x @ delta_hat^T match x @ delta^T ("balanced intermediate
-  results": the per-column products x_j * delta_ij have small variance, which is why random
-  dropout of them changes the sums little).
+- Group-wise dropout: each row is cut into groups of g consecutive input columns and entries are
+  dropped at random inside every group (DARE-style random dropout, not magnitude pruning).
+- The group size is chosen per matrix by a search over candidates, scored by how well the
+  intermediate results x @ delta_hat^T match x @ delta^T ("balanced intermediate results").
 - Separate quantization: the survivors are quantized uniformly to b bits and the b-bit code is
   decomposed into lower-bit parts (high bits / low bits) stored separately.
-What is our reading (no public code or full text of the method was found; abstract-level only)
-- Dropout keeps exactly k of every g entries (stratified, so the survivors' layout is fixed) and
-  the mask is not stored: it is regenerated from a 32-bit seed by a counter hash
-  (quant/delta_bits.py), so indices cost 0 bits. Only the seed, g and k are stored.
-- Instead of the fixed DARE rescale 1/p, the scale of the survivors is fitted by least squares:
-  against x @ delta^T on calib_inputs when given (the fit recovers ~1/p exactly when the
-  intermediate results are balanced, i.e. coherent), else against delta itself (the expected
-  output error for white, isotropic inputs; this fit does not rescale).
-- The grid is mid-rise (2^b levels, no zero: a survivor is never quantized to 0), value =
-  scale_row * (q - (2^b - 1) / 2), q in [0, 2^b). Per-row scales are fp16 relative to one fp32.
-- Parts: q = (hi << w_lo) | lo, widths (ceil(b/2), floor(b/2)) for parts=2. With indices free,
-  splitting saves no bits here; it is a storage layout whose low part can be dropped (decode
-  then uses the midpoint of the low part: a coarser, still unbiased-in-the-bin value).
-- bits b, group size g, row/tensor scale and k are searched under the bit budget of `ratio`.
+Our reading
+- Dropout keeps exactly k of every g entries (stratified) and the mask is not stored: it is
+  regenerated from a 32-bit seed by a counter hash (quant/delta_bits.py), so indices cost 0 bits.
+- Instead of the fixed DARE rescale 1/p, the survivors' scale is fitted by least squares: against
+  x @ delta^T on calib_inputs when given, else against delta itself (Frobenius = the expected
+  output error for white isotropic inputs; that fit does not rescale). The fit returns exactly
+  1/p when the intermediate results x_j * delta_ij are coherent (test_delta.py); on real ESM-2
+  inputs it lands between 1 and 1/p (median 1.1x at 16x, 2-6x at 64-128x where 1/p = 5-14).
+- Group-size search objective: relative error of x @ delta_hat^T on calib_inputs, or Frobenius
+  without inputs. With a stratified mask g mostly sets the granularity of k: on the RASH
+  fine-tune errors fall from g = 8 to g = 64 and are flat (< 1%) beyond; g = in often wins.
+- Grid: mid-rise, 2^b levels and no zero (a survivor is never decoded to 0), value =
+  s_row * (q - (2^b - 1) / 2), q in [0, 2^b). Per-row scales: fp16 ratios to one fp32 scale.
+- Parts: q = (hi << w_lo) | lo, widths (ceil(b/2), floor(b/2)) for parts=2. Indices being free
+  here, splitting saves no bits (the paper's saving needs stored indices); it is a layout whose
+  low part can be dropped: decode(parts=1) uses the midpoint of the low part.
+- b, g, row/tensor scale and k are searched under the budget of `ratio`, lowest error wins.
 
-Size: ratio = 16 * out * in / code_bits(code), i.e. compression vs the delta stored in fp16, and
-code_bits counts every byte of code_to_arrays (header included). encode_delta guarantees
-code_bits <= 16 * out * in / ratio. Budget per entry 16/ratio bits -> k = largest integer with
+Size: ratio = 16 * out * in / code_bits(code): compression vs the delta stored in fp16, and
+code_bits is 8 x every byte code_to_arrays writes (the uint32 meta header included). encode_delta
+guarantees code_bits <= 16 * out * in / ratio: k is the largest integer with
 header + scales + sum_parts 8*ceil(n*w/8) <= budget, n = out * (in/g) * k survivors.
 
-Decoding from the arrays (what an app-side numpy decoder must do; see decode_arrays):
+Ratio -> configuration, as the search chose it on ESM-2 8M fine-tunes (bench/results/delta_codec.md):
+b = 1 at every ratio (sign of a survivor x fitted scale; b = 2..8 never won: at a fixed budget
+twice as many signs beat half as many 2-bit values), keep rate = what the budget leaves:
+  16x: k/g = 303/320 (per-row scales) or 319/320 (tensor scale), g = in mostly
+  32x: ~0.45-0.5      64x: ~0.2-0.25      128x: ~0.07-0.12 (mostly tensor scale: row scales cost 16/in b/param)
+quant/delta_alloc.py spends one model-wide budget unevenly across matrices instead.
+
+Decoding from the arrays (what an app-side numpy decoder must do; decode_arrays does exactly this):
   meta = uint32 [rows, cols, seed, g, k, b, row_scales(0/1), n_parts, w_0, ..., w_{m-1}]
-  ranks = group_ranks((rows, cols), g, seed)   # quant/delta_bits.py, copy verbatim
-  mask = ranks < k;  n = rows * (cols // g) * k
-  q = 0; for i in parts: q = (q << w_i) | unpack_bits(part_i, w_i, n)
+  ranks = group_ranks((rows, cols), g, seed)   # quant/delta_bits.py: hash_u64, group_ranks,
+  mask = ranks < k;  n = rows * (cols // g) * k  #   unpack_bits are plain numpy, copy verbatim
+  q = 0 (int64); for i in range(m): q = (q << w_i) | unpack_bits(part_i, w_i, n)
   u = float32(q) - float32((2^b - 1) / 2)
-  s = scale (float32, 1 value) * (rel.astype(float32) if row_scales else 1)   # (rows,) or (1,)
-  out = zeros((rows, cols), float32); out[mask] = u * s[row of each survivor]  (row-major order)
+  s = scale (float32 (1,)) * (rel.astype(float32) if row_scales else 1)       # (rows,) or (1,)
+  out = zeros((rows, cols), float32); out[mask] = (u.reshape(rows, -1) * s[:, None]).ravel()
+  (boolean-mask assignment fills row-major, i.e. survivors in (row, column) order)
 """
 from __future__ import annotations
 
