@@ -157,7 +157,9 @@ def bench_pair(base_w, tuned_arrays, label: str, ratios, methods, calib_seqs, he
             r = run_method(m, deltas, calib, heldout, ratio, ladders)
             results.append({"ratio": ratio, "method": m, **(r or {}), "seconds": time.time() - t})
             log.info("%s %sx %s: %s", label, ratio, m, r and {k: v for k, v in r.items() if k != "configs"})
+    reference = run_method("uniform4_g64", deltas, calib, heldout, 3.5, ladders) if "uniform4_g64" in methods else None
     return {"label": label, "matrices": len(names), "params": total, "delta_over_weight": norm / wnorm,
+            "uniform4_reference": reference,
             "ladder_seconds": ladder_seconds, "results": results}
 
 
@@ -168,14 +170,28 @@ def report(pairs, args) -> str:
              "rel frob = ||D - D^||_F / ||D||_F pooled over the encoder's Linear weights; rel x@D = same for "
              "X D^T with X the real inputs of each Linear in the base model on held-out sequences; bits/param "
              "counts every stored byte; achieved = 16 / bits-per-param. deltadq_calib fits on calibration "
-             "sequences (disjoint from the held-out ones); n/a = the method cannot reach that size.", ""]
+             "sequences (disjoint from the held-out ones); - = the method cannot reach that size.", "",
+             "Methods: deltadq = quant/delta.py, every matrix at the ratio, searched on the Frobenius error; "
+             "_calib = searched and scale-fitted on x @ D of calibration inputs; _alloc = one model-wide "
+             "budget spread over matrices (quant/delta_alloc.py); magnitude_int8 = top-|D| + int8 + explicit "
+             "indices; bitdelta = sign + one scale per matrix (no distillation); lowrank_fp16 = truncated SVD, "
+             "fp16 factors (largest rank that fits); uniform4_g64 = plain 4-bit, scale per 64 columns.", ""]
     for p in pairs:
         lines += [f"## {p['label']}", "",
                   f"{p['matrices']} matrices, {p['params']} delta parameters, ||D|| / ||W_base|| = "
                   f"{p['delta_over_weight']:.4f}", ""]
+        methods = list(dict.fromkeys(r["method"] for r in p["results"]))
+        ratios = list(dict.fromkeys(r["ratio"] for r in p["results"]))
+        cell = {(r["ratio"], r["method"]): r.get("rel_xdelta") for r in p["results"]}
+        lines += ["rel x@D (held-out inputs), ratio x method:", "",
+                  md_table(["ratio", *methods], [[q, *(cell[q, m] for m in methods)] for q in ratios]), ""]
         rows = [[r["ratio"], r["method"], r.get("rel_frob"), r.get("rel_xdelta"), r.get("bits_per_param"),
                  r.get("achieved")] for r in p["results"]]
         lines += [md_table(["ratio", "method", "rel frob", "rel x@D", "bits/param", "achieved"], rows), ""]
+        ref = p.get("uniform4_reference")
+        if ref:
+            lines += [f"Reference, plain 4-bit at its own size ({ref['achieved']:.2f}x, {ref['bits_per_param']:.3f} "
+                      f"bits/param): rel frob {ref['rel_frob']:.3f}, rel x@D {ref['rel_xdelta']:.3f}.", ""]
         lines += ["DeltaDQ configurations chosen (count of matrices):", ""]
         for r in p["results"]:
             if r.get("configs") and r["method"].endswith("_alloc"):
@@ -205,6 +221,7 @@ def main(argv=None) -> None:
     ap.add_argument("--md", type=Path)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    args.ratios = [int(r) if float(r).is_integer() else r for r in args.ratios]
     if not args.tuned and not args.synthetic_rank:
         ap.error("give --tuned checkpoints or --synthetic-rank R")
     base = load(args.base).weights
