@@ -144,15 +144,17 @@ def build(model: FoldBenchModel, schemes: list[str], work: Path, calibration: li
     todo = [s for s in schemes if not cached_pack(out / s, key)]
     if todo:
         from exporter.esmfold.export import FoldExporter, FoldExportOptions
+        from exporter.scheme_options import scheme_config
 
         torch_model = model.build()
         options = FoldExportOptions(calibration_size=size, max_residues=max_residues, calibration_source="bench",
-                                    chunk_size=chunk, pwlq_split=split, placement=placement,
+                                    chunk_size=chunk,
                                     extra_manifest={"bench_key": key, "bench_params": param_counts(torch_model)})
         exporter = FoldExporter(torch_model, model.tag, calibration, options)
         for scheme in todo:
             log.info("exporting %s/%s", model.tag, scheme)
-            exporter.export(scheme, out / scheme)
+            config = scheme_config(scheme, split=split, placement=placement, family="esmfold")
+            exporter.export(config, out / scheme)
     return [pack_info(out / s, s not in todo) for s in schemes]
 
 

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 class BuiltPack:
     scheme: str
     path: Path
-    onnx_bytes: int          # model.onnx (+ external data), without contacts.onnx and manifest
+    onnx_bytes: int          # model.onnx (+ external data and the side file), without contacts.onnx and manifest
     total_bytes: int         # every file of the pack directory
     counts: dict             # quant's per-site counts (e.g. how many Linears got the PWLQ split)
     cached: bool
@@ -51,7 +51,8 @@ def pack_key(model_id: str, calibration: Sequence[str], calibration_size: int, c
 def describe(scheme: str, path: Path, cached: bool) -> BuiltPack:
     manifest = json.loads((path / "manifest.json").read_text())
     files = manifest.get("files", {})
-    model_files = [n for n in files if n.startswith(manifest["onnx"]["model"])]
+    side = (manifest["onnx"].get("external_weights") or {}).get("file")
+    model_files = [n for n in files if n.startswith(manifest["onnx"]["model"]) or n == side]
     onnx_bytes = sum(files[n]["bytes"] for n in model_files)
     total = sum(p.stat().st_size for p in path.iterdir() if p.is_file())
     counts = (manifest.get("scheme_config") or {}).get("counts", {})
@@ -78,6 +79,7 @@ def build_packs(loaded, model_id: str, schemes: Sequence[str], out_dir: Path, ca
     a speed bench on random weights must force the split to time what a real pack runs.
     """
     from exporter.pipeline import ExportOptions, Exporter
+    from exporter.scheme_options import scheme_config
 
     model_id = f"{model_id}|pwlq-split={split_policy or 'default'}" + \
         (f"|placement={','.join(placement)}" if placement else "")
@@ -88,12 +90,11 @@ def build_packs(loaded, model_id: str, schemes: Sequence[str], out_dir: Path, ca
         options = ExportOptions(contacts=contacts, calibration_size=calibration_size,
                                 verify_sequences=tuple(verify_sequences), max_residues=max_residues,
                                 threads=threads, calibration_source="bench",
-                                pwlq_split=split_policy, placement=placement,
                                 extra_manifest={"bench_key": key, "bench_model_id": model_id})
         exporter = Exporter(loaded, calibration, options, progress=progress)
         for scheme in todo:
             log.info("exporting %s/%s", model_id, scheme)
-            exporter.export(scheme, out_dir / scheme)
+            exporter.export(scheme_config(scheme, split=split_policy, placement=placement), out_dir / scheme)
             built[scheme] = describe(scheme, out_dir / scheme, False)
     return [built[s] for s in schemes]
 

@@ -153,8 +153,12 @@ def targets(results: list[dict]) -> list[list]:
         if "int8" in t and "pwlq8" in t and 256 in t["int8"]:
             x = t["pwlq8"][256] / t["int8"][256]
             rows.append(["650M L=256 pwlq8 time / int8 time", "<= 1.15", f"{x:.2f}", "yes" if x <= 1.15 else "NO"])
+        for L in sorted(t.get("int8", {})):
+            if L in t.get("ternary", {}):
+                x = t["ternary"][L] / t["int8"][L]
+                rows.append([f"650M L={L} ternary time / int8 time", "<= 1.00", f"{x:.2f}", "yes" if x <= 1.0 else "NO"])
         fp32 = res["packs"].get("fp32", {}).get("onnx_bytes")
-        for s in ("dynamic-int8", "int8", "pwlq8"):
+        for s in ("dynamic-int8", "int8", "pwlq8", "ternary"):
             if fp32 and s in res["packs"]:
                 x = res["packs"][s]["onnx_bytes"] / fp32
                 rows.append([f"650M {s} pack size / fp32", "<= 0.27", f"{x:.3f}", "yes" if x <= 0.27 else "NO"])

@@ -35,6 +35,11 @@ Schemes:
   pwlq8         as int8, but piecewise-linear (PTQ4Protein) quantization where activations
                 are wide and asymmetric (LayerNorm inputs; Linear inputs where it pays)
   dynamic-int8  int8 weights, activations quantized at run time (no calibration)
+  ternary       2Bits of Protein: BitNet b1.58 ternary {-1,0,1} weights (absmean scale) in the
+                encoder Linears, stored 2 bits a weight, run as int8 with run-time uint8
+                activations; on a float checkpoint this is post-training ternarization, on a
+                `python -m exporter.train --ternary` checkpoint it exports the QAT model.
+                Not in the default --schemes.
 
 Each pack is verified against the float torch model on held-out sequences (logits SQNR,
 top-1 agreement, Spearman of fp32 vs quantized variant scores); the table is printed and
@@ -46,25 +51,31 @@ Other commands:
 """
 
 
-PLACEMENTS = ("linear", "layernorm", "softmax")
-
-
 def placement_arg(text: str) -> tuple[str, ...]:
-    """argparse type of --placement: a comma-separated subset of PLACEMENTS that includes linear."""
+    """argparse type of --placement: a comma-separated subset of quant's placements that includes linear."""
+    from quant.configs import ALL_PLACEMENTS
+
     items = tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
-    unknown = [t for t in items if t not in PLACEMENTS]
+    unknown = [t for t in items if t not in ALL_PLACEMENTS]
     if unknown or "linear" not in items:
         raise argparse.ArgumentTypeError(f"placement {text!r}: use a comma-separated subset of "
-                                         f"{', '.join(PLACEMENTS)} that includes linear")
+                                         f"{', '.join(ALL_PLACEMENTS)} that includes linear")
     return items
 
 
-def esm2_placement(placement: tuple[str, ...] | None) -> tuple[str, ...] | None:
-    """ESM-2 packs have no Softmax quantizers: --placement softmax is refused for them."""
-    if placement is not None and "softmax" in placement:
-        raise ValueError("--placement softmax applies to ESMFold only (ESM-2 packs quantize Linear and "
-                         "LayerNorm inputs)")
-    return placement
+def with_ternary_granularity(config, granularity: str | None, qat: dict | None):
+    """A ternary config with the requested scale granularity, or the QAT checkpoint's; ValueError
+    when the request contradicts how the checkpoint was trained."""
+    if config.name != "ternary":
+        return config
+    trained = None if qat is None else ("channel" if qat["per_channel"] else "tensor")
+    if granularity and trained and granularity != trained:
+        raise ValueError(f"--ternary-granularity {granularity}: this checkpoint was trained with {trained} scales")
+    from dataclasses import replace
+
+    from quant import TernaryWeights
+
+    return replace(config, weights=TernaryWeights(granularity or trained or "tensor"))
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -98,6 +109,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="int8/pwlq8 activation quantizers, comma-separated from linear, layernorm, softmax "
                         "(softmax: ESMFold's trunk and structure only). Default: PTQ4Protein's placement, "
                         "linear,layernorm (+softmax for ESMFold); 'linear' alone is faster on CPU")
+    p.add_argument("--ternary-granularity", choices=("tensor", "channel"), default=None,
+                   help="ternary: one absmean scale per matrix (tensor, the paper's) or per output channel; "
+                        "default: what a `exporter.train --ternary` checkpoint was trained with, else tensor")
     p.add_argument("--contacts", action="store_true",
                    help="also write contacts.onnx (adds the contact-map output; about doubles the pack)")
     p.add_argument("--recycles", type=int, default=None,
@@ -161,6 +175,9 @@ def run(args: argparse.Namespace) -> int:
     from .loaders import load
     from .pack import check_out_dirs
 
+    from .scheme_options import parse_schemes
+
+    parse_schemes(args.schemes)  # an unknown scheme is refused first, with the known ones listed
     check_out_dirs(args.out, args.schemes)  # before any work: never replace a directory that is not a pack
     if is_folding_checkpoint(args.model):
         from .esmfold.cli import run_folding
@@ -170,12 +187,10 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, key) is None:
             setattr(args, key, value)
     from .pipeline import ExportOptions, Exporter
-    from .quantize import SCHEMES
+    from .scheme_options import scheme_config
 
-    schemes = [s.strip() for s in args.schemes.split(",") if s.strip()]
-    unknown = [s for s in schemes if s not in SCHEMES]
-    if unknown or not schemes:
-        raise ValueError(f"unknown scheme(s) {unknown or schemes}; choose from {', '.join(SCHEMES)}")
+    configs = [scheme_config(name, args.observer, args.pwlq_split, args.placement)
+               for name in parse_schemes(args.schemes)]
     if args.benchmark is not None:
         from .proteingym import assay_paths
 
@@ -187,18 +202,18 @@ def run(args: argparse.Namespace) -> int:
     loaded = load(args.model)
     if args.name:
         loaded.weights.name = args.name
+    configs = [with_ternary_granularity(c, args.ternary_granularity, loaded.ternary_qat) for c in configs]
     bar = Bar()
     options = ExportOptions(contacts=args.contacts, calibration_size=args.calibration_size,
-                            verify_sequences=heldout, threads=args.threads, observer=args.observer,
-                            pwlq_split=args.pwlq_split, placement=esm2_placement(args.placement),
+                            verify_sequences=heldout, threads=args.threads,
                             calibration_source=str(args.calibration), license=args.license,
                             credits=args.credits, benchmark=args.benchmark,
                             benchmark_method=args.benchmark_method)
     exporter = Exporter(loaded, calibration, options, progress=bar)
     results = []
-    for scheme in schemes:
-        print(f"exporting {scheme} ...", file=sys.stderr)
-        results.append(exporter.export(scheme, args.out / scheme))
+    for config in configs:
+        print(f"exporting {config.name} ...", file=sys.stderr)
+        results.append(exporter.export(config, args.out / config.name))
     bar.close()
     print(f"\n{loaded.weights.name}: verified on {len(heldout)} held-out sequences against the torch fp32 model")
     print(format_table(results))
@@ -213,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "evaluate-fold":
         from .esmfold.evaluate import main as evaluate_main
         return evaluate_main(argv[1:])
+    if argv and argv[0] == "delta":
+        from .delta_cli import main as delta_main
+        return delta_main(argv[1:])
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     try:

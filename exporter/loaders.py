@@ -22,8 +22,9 @@ Reference = Callable[[np.ndarray, bool], dict[str, np.ndarray]]
 @dataclass
 class LoadedModel:
     weights: Esm2Weights
-    reference: Reference  # the float torch model the export is verified against
+    reference: Reference  # the torch model the export is verified against
     torch_model: object = None
+    ternary_qat: dict | None = None  # {"per_channel": bool} for a `exporter.train --ternary` checkpoint
 
 
 def load(spec: str) -> LoadedModel:
@@ -102,7 +103,18 @@ def load_fair_esm_file(path: Path) -> LoadedModel:
     missing = [k for k in missing if not k.startswith("contact_head")]
     if missing or unexpected:
         raise CheckpointError(f"{path}: weights do not match ESM-2 (missing {missing[:4]}, unexpected {unexpected[:4]})")
-    loaded = from_fair_esm_model(model, path.stem, source=str(path))
+    record = data.get("training", {}) if isinstance(data.get("training"), dict) else {}
+    qat = {"per_channel": bool(record.get("ternary_per_channel"))} if record.get("ternary") else None
+    if qat is not None:  # latent float weights: verify against the ternary forward it was trained with
+        from .ternary_qat import ternarize_encoder
+
+        loaded = from_fair_esm_model(model, path.stem, source=str(path))
+        ternarize_encoder(model, per_channel=qat["per_channel"])
+        loaded.reference, loaded.ternary_qat = _fair_esm_reference(model.eval()), qat
+        loaded.weights.notes.append("ternary QAT checkpoint (2Bits of Protein): latent float weights, verified "
+                                    "against the torch ternary forward")
+    else:
+        loaded = from_fair_esm_model(model, path.stem, source=str(path))
     if "contact_head.regression.weight" not in state:
         loaded.weights.notes.append("no contact-regression weights: contacts are untrained")
     return loaded

@@ -1,4 +1,4 @@
-"""Export one loaded model into one pack per quantization scheme: build, calibrate, quantize, verify, write."""
+"""ESM-2 export: one loaded model into one pack per quantization scheme (exporter.export_loop)."""
 from __future__ import annotations
 
 import hashlib
@@ -12,24 +12,27 @@ import onnx
 from app.core.jobs import Progress
 
 from .esm2_graph import build_esm2
+from .export_loop import ExportResult, run_export
 from .loaders import LoadedModel
-from .pack import alphabet_manifest, architecture_manifest, write_pack
-from .quantize import SCHEMES, Calibrator, quantize
-from .verify import reference_outputs, session, verify
+from .pack import alphabet_manifest, architecture_manifest
+from .provenance import file_provenance, provenance_name
+from .quantize import Calibrator, quantize
+from .scheme_options import scheme_config
+from .verify import reference_outputs, verify
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class ExportOptions:
+    """What the export does around the scheme (the scheme itself is one quant config, built by the
+    caller: exporter.scheme_options.scheme_config)."""
+
     contacts: bool = False              # also write contacts.onnx (logits, embeddings, contacts)
     calibration_size: int = 64          # sequences, spread uniformly over lengths
     verify_sequences: Sequence[str] = ()  # held-out sequences for the accuracy check
     max_residues: int = 1022
     threads: int | None = None
-    observer: str | None = None         # override the schemes' range observer (see quantize.OBSERVERS)
-    pwlq_split: str | None = None       # override pwlq8's Linear split policy (see quantize.SPLITS)
-    placement: tuple[str, ...] | None = None  # activation quantizers: ("linear",) or ("linear", "layernorm")
     calibration_source: str = "exporter.testing"
     license: str = ""
     credits: str = ""
@@ -42,16 +45,14 @@ class ExportOptions:
             raise ValueError(f"calibration_size must be >= 1, got {self.calibration_size}")
 
 
-@dataclass
-class PackResult:
-    scheme: str
-    path: Path
-    accuracy: dict
-    size_bytes: int
+PackResult = ExportResult  # the one result type of exporter.export_loop
 
 
 class Exporter:
-    """Holds what all schemes of one model share: float graphs, calibration stats, reference outputs."""
+    """The ESM-2 family adapter of exporter.export_loop: what all schemes of one model share
+    (float graphs, calibration statistics, reference outputs)."""
+
+    family = "esm2"
 
     def __init__(self, loaded: LoadedModel, calibration: Sequence[str], options: ExportOptions,
                  progress: Progress | None = None):
@@ -64,6 +65,7 @@ class Exporter:
         verify_seqs = [s[:options.max_residues] for s in options.verify_sequences]
         self.verify_sequences = verify_seqs
         self._references = None
+        self.source = file_provenance(loaded.weights.source) if loaded.weights.source else None
 
     @property
     def references(self):
@@ -71,60 +73,69 @@ class Exporter:
             self._references = reference_outputs(self.loaded, self.verify_sequences)
         return self._references
 
-    def export(self, scheme: str, out_dir: Path) -> PackResult:
-        if scheme not in SCHEMES:
-            raise ValueError(f"unknown scheme {scheme!r}; choose from {', '.join(SCHEMES)}")
-        models: dict[str, onnx.ModelProto] = {}
-        report: dict = {}
+    def export(self, scheme, out_dir: Path) -> ExportResult:
+        """Write one pack; `scheme` is a quant config or a registered name (its default config)."""
+        config = scheme_config(scheme) if isinstance(scheme, str) else scheme
+        return run_export(self, config, out_dir)
+
+    def quantize(self, config) -> tuple[dict[str, onnx.ModelProto], dict]:
+        calibrator = self.calibrator if config.needs_calibration else None
+        models, report = {}, {}
         for name, model in self.float_models.items():
-            models[name], report = quantize(model, scheme, self.calibrator, self.options.observer,
-                                             self.options.pwlq_split, self.options.placement)
-        accuracy = verify(session(models["model.onnx"], self.options.threads), self.verify_sequences,
-                          self.references, self.progress) if self.verify_sequences else {}
-        manifest = self._manifest(scheme, report, accuracy, models)
-        path = write_pack(Path(out_dir), models, manifest, inspect=self._benchmark)
-        size = sum(p.stat().st_size for p in path.iterdir())
-        log.info("wrote %s pack to %s (%.1f MB)", scheme, path, size / 1e6)
-        return PackResult(scheme, path, accuracy, size)
+            models[name], report = quantize(model, config, calibrator)
+        return models, report
 
-    def _benchmark(self, pack_dir: Path) -> dict:
-        if self.options.benchmark is None:
-            return {}
-        from .benchmark import proteingym_benchmark
+    def side_weights(self, config, models):
+        from .side_codecs import side_weights_for
 
-        return {"benchmark": proteingym_benchmark(pack_dir, self.options.benchmark, self.options.benchmark_method,
-                                                  self.options.threads, self.progress)}
+        return side_weights_for(config, models)
 
-    def _manifest(self, scheme: str, report: dict, accuracy: dict, models: dict) -> dict:
+    def inspect(self, staged: Path) -> dict:
+        keys: dict = {"accuracy": {}}
+        if self.verify_sequences:
+            from app.core.pack import load_pack
+            from app.core.runtime import Esm2Runtime
+
+            runtime = Esm2Runtime(load_pack(staged), self.options.threads)
+            keys["accuracy"] = verify(RuntimeSession(runtime), self.verify_sequences, self.references,
+                                      self.progress)
+        if self.options.benchmark is not None:
+            from .benchmark import proteingym_benchmark
+
+            keys["benchmark"] = proteingym_benchmark(staged, self.options.benchmark, self.options.benchmark_method,
+                                                     self.options.threads, self.progress)
+        return keys
+
+    def manifest(self, config, report: dict) -> dict:
         w = self.loaded.weights
         onnx_info = {"model": "model.onnx", "inputs": ["tokens"], "outputs": ["logits", "embeddings"]}
-        if "contacts.onnx" in models:
+        if "contacts.onnx" in self.float_models:
             onnx_info["contacts_model"] = "contacts.onnx"
             onnx_info["contacts_outputs"] = ["logits", "embeddings", "contacts"]
+        calibration = (self.calibrator.summary(provenance_name(self.options.calibration_source))
+                       if config.needs_calibration else None)
         return {"name": w.name, "task": "masked-lm", "architecture": architecture_manifest(w),
-                "alphabet": alphabet_manifest(), "scheme": scheme, "scheme_config": report,
-                "onnx": onnx_info, "source": provenance_name(w.source), "notes": list(w.notes),
-                "calibration": self.calibrator.summary(provenance_name(self.options.calibration_source)) if scheme in
-                SCHEMES_NEEDING_CALIBRATION else None,
-                "accuracy": accuracy, "license": self.options.license, "credits": self.options.credits,
-                **self.options.extra_manifest}
+                "alphabet": alphabet_manifest(), "scheme": config.name, "scheme_config": report,
+                "onnx": onnx_info, "provenance": {"source": self.source}, "notes": list(w.notes),
+                "calibration": calibration, "accuracy": {}, "license": self.options.license,
+                "credits": self.options.credits, **self.options.extra_manifest}
 
 
-SCHEMES_NEEDING_CALIBRATION = ("int8", "pwlq8")
+class RuntimeSession:
+    """The app's Esm2Runtime behind the `run(names, feed)` call exporter.verify makes: verification
+    reads the staged pack exactly as the app will (hashes, side weights, output checks)."""
+
+    def __init__(self, runtime) -> None:
+        self.runtime = runtime
+
+    def run(self, names: list[str], feed: dict) -> list:
+        out = self.runtime.run(feed["tokens"], tuple(names))
+        return [out[n] for n in names]
 
 
-def export_pack(loaded: LoadedModel, scheme: str, out_dir: Path, calibration: Sequence[str],
-                options: ExportOptions, progress: Progress | None = None) -> PackResult:
+def export_pack(loaded: LoadedModel, scheme, out_dir: Path, calibration: Sequence[str],
+                options: ExportOptions, progress: Progress | None = None) -> ExportResult:
     return Exporter(loaded, calibration, options, progress).export(scheme, out_dir)
-
-
-def provenance_name(source: str) -> str:
-    """A source as a pack may record it: a file or directory by its base name, never the exporting
-    machine's absolute path (a shared pack would carry the user's home directory)."""
-    if not source or "://" in source or ": " in source:
-        return source
-    path = Path(source)
-    return path.name if (path.is_absolute() or path.exists() or "/" in source) else source
 
 
 def sequences_digest(sequences: Sequence[str]) -> str:

@@ -1,6 +1,7 @@
-"""Bridge from the exporter to `quant/`: calibration feeds, an onnxruntime runner, scheme application."""
+"""Bridge from the exporter to `quant`: calibration feeds, an onnxruntime runner, one quantize call."""
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Callable, Sequence
 
@@ -8,12 +9,13 @@ import numpy as np
 import onnx
 
 from app.core.jobs import Progress
+from quant import StatsCache
+from quant import quantize as quant_quantize
 
 from .onnx_io import ort_session
 from .sequences import encode, stratified
 
 log = logging.getLogger(__name__)
-SCHEMES = ("fp32", "int8", "pwlq8", "dynamic-int8")
 
 
 def ort_runner(model: onnx.ModelProto, names: list[str]) -> Callable[[dict], list[np.ndarray]]:
@@ -31,7 +33,7 @@ def ort_runner(model: onnx.ModelProto, names: list[str]) -> Callable[[dict], lis
 
 
 class Calibrator:
-    """Calibration statistics of one model's tensors, computed once and shared by all schemes.
+    """Calibration feeds of one model and the statistics computed from them, shared by all schemes.
 
     Sequences are picked uniformly over the length range (PTQ4Protein found that calibration
     must cover lengths evenly) and cropped to the model's window.
@@ -42,29 +44,18 @@ class Calibrator:
         self.all_sequences = list(sequences)
         self.sequences = stratified(self.all_sequences, size, max_residues)
         self.progress = progress
-        self._stats: dict[tuple[str, str], object] = {}
+        self.cache = StatsCache()
 
     def feeds(self):
         for s in self.sequences:
             yield {"tokens": encode(s)}
 
-    def stats(self, model: onnx.ModelProto, names: list[str], observer) -> dict:
-        key = repr(observer)
-        missing = [n for n in names if (key, n) not in self._stats]
-        if missing:
-            from quant.calibrate import calibrate
-
-            log.info("calibrating %d tensors on %d sequences", len(missing), len(self.sequences))
-            total = len(self.sequences)
-            report = (lambda done, _t, _m: self.progress(done, total, "calibrating")) if self.progress else None
-            new = calibrate(model, missing, self.feeds(), ort_runner, observer, progress=report)
-            self._stats.update({(key, n): s for n, s in new.items()})
-        return {n: self._stats[(key, n)] for n in names}
+    def report(self, done: int, _total: int, _message: str) -> None:
+        if self.progress:
+            self.progress(done, len(self.sequences), "calibrating")
 
     def summary(self, source: str) -> dict:
         lengths = [len(s) for s in self.sequences]
-        import hashlib
-
         return {"source": source, "n_sequences": len(self.sequences),
                 "sha256": hashlib.sha256("\n".join(self.sequences).encode()).hexdigest(),
                 "length_min": min(lengths), "length_max": max(lengths),
@@ -72,44 +63,11 @@ class Calibrator:
                 "length_quartiles": [int(q) for q in np.percentile(lengths, [25, 50, 75])]}
 
 
-OBSERVERS = ("minmax", "percentile", "ptq4protein")
-
-
-SPLITS = ("auto", "never", "always")
-
-
-def quantize(model: onnx.ModelProto, scheme: str, calibrator: Calibrator,
-             observer: str | None = None, split: str | None = None,
-             placement: tuple[str, ...] | None = None) -> tuple[onnx.ModelProto, dict]:
-    """Apply `scheme` to a float model; returns the model and the per-site report for the manifest.
-
-    `observer` overrides the scheme's range observer ("minmax", "percentile" or PTQ4Protein's
-    top-k clipping "ptq4protein"); None keeps quant's default for the scheme. `split` overrides
-    pwlq8's policy for Linear inputs: "auto" (the Gaussian error model decides per tensor),
-    "never" (uniform Linear inputs, int8 speed) or "always" (exact two-grid split everywhere).
-    `placement` overrides where activations are quantized for int8 / pwlq8: ("linear",) or
-    ("linear", "layernorm") (the default: PTQ4Protein's Linear and LayerNorm inputs).
-    """
-    if scheme == "fp32":
-        return model, {"scheme": "fp32", "sites": {}}
-    from quant.schemes import SCHEMES as QUANT_SCHEMES
-    from quant.schemes import apply_scheme, calibration_sites
-
-    config = QUANT_SCHEMES[scheme]
-    if observer is not None:
-        from dataclasses import replace
-
-        from quant.observers import ObserverConfig
-
-        config = replace(config, observer=ObserverConfig(observer))
-    if split is not None and scheme == "pwlq8":
-        from dataclasses import replace
-
-        config = replace(config, split=split)
-    if placement is not None and scheme in ("int8", "pwlq8"):
-        from dataclasses import replace
-
-        config = replace(config, placement=tuple(placement))
-    sites = calibration_sites(model, config)
-    stats = calibrator.stats(model, sites, config.observer) if sites else {}
-    return apply_scheme(model, config, stats)
+def quantize(model: onnx.ModelProto, config, calibrator: Calibrator | None) -> tuple[onnx.ModelProto, dict]:
+    """quant.quantize on the calibrator's feeds and cache; the calibrator may be None for a scheme
+    that needs no calibration. Returns the model and the report for the manifest."""
+    if calibrator is None:
+        return quant_quantize(model, config)
+    runner = getattr(calibrator, "runner", ort_runner)
+    return quant_quantize(model, config, calibrator.feeds, runner, progress=calibrator.report,
+                          cache=calibrator.cache)

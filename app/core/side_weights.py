@@ -30,9 +30,10 @@ import numpy as np
 from .onnx_refs import Buffer, OnnxWireError, fields
 from .pack_error import PackError
 from .pack_files import MANIFEST, file_path, graph_files
+from .side_codecs import CodecError, decode
 
-# ONNX TensorProto.DataType -> numpy dtype of the arrays a side file may hold (stored as-is; a
-# later codec issue adds packed formats)
+# ONNX TensorProto.DataType -> numpy dtype of the arrays a graph may take from a side file (after
+# decoding `onnx.side_codecs`: app/core/side_codecs.py)
 DTYPES: dict[int, np.dtype] = {1: np.dtype(np.float32), 3: np.dtype(np.int8)}
 EXTERNAL = 1  # TensorProto.DataLocation.EXTERNAL
 
@@ -155,6 +156,25 @@ def _check_graph(pack_dir: Path, gpath: Path, decls: dict[str, Declared], arrays
     return wanted
 
 
+def _decoded(pack_dir: Path, side_file: str, arrays: dict[str, np.ndarray], codecs: object
+             ) -> dict[str, np.ndarray]:
+    """The side file's arrays with each `onnx.side_codecs` entry decoded (app.core.side_codecs)."""
+    if not isinstance(codecs, dict):
+        raise PackError(f"{pack_dir / MANIFEST}: 'onnx.side_codecs' must be an object, got {type(codecs).__name__}",
+                        pack_dir)
+    unknown = sorted(set(codecs) - set(arrays))
+    if unknown:
+        raise PackError(f"{pack_dir / MANIFEST}: 'onnx.side_codecs' names {unknown[0]!r}, which is not an array "
+                        f"of {side_file}", pack_dir)
+    out = dict(arrays)
+    for name, spec in codecs.items():
+        try:
+            out[name] = decode(name, arrays[name], spec)
+        except CodecError as e:
+            raise PackError(f"{pack_dir / side_file}: {e}", pack_dir) from None
+    return out
+
+
 def load_side_weights(pack_dir: Path, manifest: dict) -> dict[str, dict[str, np.ndarray]]:
     """{graph file: {initializer: array}} for each graph of a masked-LM pack (empty dicts without a
     side file). Sizes and hashes are load_pack's (the side file is listed in `files`)."""
@@ -162,7 +182,8 @@ def load_side_weights(pack_dir: Path, manifest: dict) -> dict[str, dict[str, np.
     spec = side_spec(manifest)
     arrays: dict[str, np.ndarray] = {}
     if spec is not None:
-        arrays = _read_arrays(pack_dir, file_path(pack_dir, spec[0]), spec[1])
+        arrays = _decoded(pack_dir, spec[0], _read_arrays(pack_dir, file_path(pack_dir, spec[0]), spec[1]),
+                          manifest["onnx"].get("side_codecs", {}))
     per_graph, used = {}, set()
     for name in graph_files(manifest):
         gpath = file_path(pack_dir, name)

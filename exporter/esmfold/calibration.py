@@ -14,6 +14,8 @@ import onnx
 
 from app.core.jobs import Progress
 
+from quant import StatsCache
+
 from ..quantize import ort_runner
 from ..sequences import stratified
 from .chunking import expand_chunked_attention
@@ -38,26 +40,24 @@ class RecordingParts:
 
 
 class PartCalibrator:
-    """Calibration statistics of one part's tensors over recorded feeds (quant.calibrate), cached.
-
-    Same `stats(model, names, observer)` interface as exporter.quantize.Calibrator, so
-    `exporter.quantize.quantize` works on a part unchanged.
-    """
+    """One part's recorded feeds and the statistics computed from them (quant.StatsCache): the
+    `feeds` / `cache` / `report` that exporter.quantize.quantize hands to quant.quantize. Graphs
+    are calibrated with their chunked triangle attention expanded (chunking.py)."""
 
     def __init__(self, part: str, feeds: list[dict[str, np.ndarray]]) -> None:
-        self.part, self.feeds = part, feeds
-        self._stats: dict[tuple[str, str], object] = {}
+        self.part, self.recorded = part, feeds
+        self.cache = StatsCache()
 
-    def stats(self, model: onnx.ModelProto, names: list[str], observer) -> dict:
-        key = repr(observer)
-        missing = [n for n in names if (key, n) not in self._stats]
-        if missing:
-            from quant.calibrate import calibrate
+    def feeds(self):
+        return iter(self.recorded)
 
-            log.info("calibrating %d tensors of %s on %d feeds", len(missing), self.part, len(self.feeds))
-            new = calibrate(expand_chunked_attention(model), missing, iter(self.feeds), ort_runner, observer)
-            self._stats.update({(key, n): s for n, s in new.items()})
-        return {n: self._stats[(key, n)] for n in names}
+    @staticmethod
+    def runner(model: onnx.ModelProto, names: list[str]):
+        return ort_runner(expand_chunked_attention(model), names)
+
+    def report(self, done: int, total: int, message: str) -> None:
+        if done == 1:
+            log.info("calibrating %s on %d feeds", self.part, len(self.recorded))
 
 
 class FoldCalibration:

@@ -37,13 +37,12 @@ def chunk_size(args: argparse.Namespace, model) -> int | None:
 
 def run_folding(args: argparse.Namespace, progress=None) -> int:
     """The folding branch of exporter.cli.run (same arguments; see its --help)."""
-    from .export import FOLD_SCHEMES, FoldExporter, FoldExportOptions
+    from ..scheme_options import parse_schemes, scheme_config
+    from .export import FoldExporter, FoldExportOptions
     from .loaders import load_folding
 
-    schemes = [s.strip() for s in args.schemes.split(",") if s.strip()]
-    unknown = [s for s in schemes if s not in FOLD_SCHEMES]
-    if unknown or not schemes:
-        raise ValueError(f"unknown scheme(s) {unknown or schemes}; choose from {', '.join(FOLD_SCHEMES)}")
+    configs = [scheme_config(n, args.observer, getattr(args, "pwlq_split", None), getattr(args, "placement", None),
+                             family="esmfold") for n in parse_schemes(args.schemes, "esmfold")]
     max_res = option(args, "max_verify_residues")
     calibration = read_sequences(args.calibration)
     heldout = stratified(read_sequences(args.verify), option(args, "verify_size"), max_res, seed=1)
@@ -52,17 +51,15 @@ def run_folding(args: argparse.Namespace, progress=None) -> int:
     name = args.name or Path(args.model).name.removesuffix(".pt")
     options = FoldExportOptions(calibration_size=option(args, "calibration_size"), max_residues=max_res,
                                 verify_sequences=heldout, num_recycles=getattr(args, "recycles", None),
-                                threads=args.threads, observer=args.observer,
-                                chunk_size=chunk_size(args, model), pwlq_split=getattr(args, "pwlq_split", None),
-                                placement=getattr(args, "placement", None),
+                                threads=args.threads, chunk_size=chunk_size(args, model),
                                 calibration_source=str(args.calibration), license=args.license,
                                 credits=args.credits)
     print("exporting the four ONNX parts ...", file=sys.stderr)
     exporter = FoldExporter(model, name, calibration, options, progress)
     results = []
-    for scheme in schemes:
-        print(f"exporting {scheme} ...", file=sys.stderr)
-        results.append(exporter.export(scheme, Path(args.out) / scheme))
+    for config in configs:
+        print(f"exporting {config.name} ...", file=sys.stderr)
+        results.append(exporter.export(config, Path(args.out) / config.name))
     recycles = "max" if options.num_recycles is None else options.num_recycles
     print(f"\n{name}: folded {len(heldout)} held-out sequences (<= {max_res} residues, recycles={recycles}) "
           f"with each pack and with the torch fp32 model")

@@ -17,14 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
+from app.core.alphabet import AF2_RESTYPES
 from app.core.exit_codes import INTERRUPTED, exit_code
 
+from ..scheme_options import parse_schemes
 from ..sequences import DEFAULT_CALIBRATION, read_sequences
-from .export import FOLD_SCHEMES, FoldExporter, FoldExportOptions, torch_fold
+from .export import FoldExporter, FoldExportOptions, torch_fold
 from .metrics import tm_score
 
 log = logging.getLogger(__name__)
-ONE_LETTER = "ARNDCQEGHILKMFPSTWYV"
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ def read_target(path: Path) -> Target:
         residues = [r for r in chain if r.find_atom("CA", "*") is not None and gemmi.find_tabulated_residue(r.name)
                     and gemmi.find_tabulated_residue(r.name).is_amino_acid()]
         if residues:
-            seq = "".join(c if c in ONE_LETTER else "X"
+            seq = "".join(c if c in AF2_RESTYPES else "X"
                           for c in (gemmi.find_tabulated_residue(r.name).one_letter_code.upper() for r in residues))
             ca = np.array([r.find_atom("CA", "*").pos.tolist() for r in residues], dtype=np.float64)
             return Target(path.stem, seq, ca)
@@ -127,10 +128,7 @@ def main(argv: list[str]) -> int:
         from .cli import chunk_size
         from .loaders import load_folding
 
-        schemes = [s.strip() for s in args.schemes.split(",") if s.strip()]
-        unknown = [s for s in schemes if s not in FOLD_SCHEMES]
-        if unknown or not schemes:
-            raise ValueError(f"unknown scheme(s) {unknown or schemes}; choose from {', '.join(FOLD_SCHEMES)}")
+        schemes = parse_schemes(args.schemes, "esmfold")
         targets = read_targets(args.structures, args.max_length)
         model = load_folding(args.weights, args.esm_weights)
         options = FoldExportOptions(calibration_size=args.calibration_size,

@@ -1,12 +1,11 @@
-"""Export one ESMFold model into one folding pack per scheme: parts, calibrate, quantize, write, verify.
+"""ESMFold export: one model into one folding pack per scheme (the ESMFold adapter of exporter.export_loop).
 
-Verification folds held-out sequences with the pack read back from disk through the app's own
+Verification folds held-out sequences with the staged pack read from disk through the app's own
 driver (app.core.fold) and compares with the float torch model folding the same sequences:
 CA RMSD and max all-atom deviation after superposition, TM-score, pLDDT and pTM deltas.
 """
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,18 +13,18 @@ from typing import Sequence
 
 import numpy as np
 
+from app.core.alphabet import AF2_RESTYPES_WITH_X
 from app.core.jobs import Progress
 
-from ..pack import write_manifest, write_pack
+from ..export_loop import ExportResult, run_export
+from ..scheme_options import scheme_config
 from .calibration import FoldCalibration
-from .lm_graph import AF2_RESTYPES_WITH_X
 from .metrics import superposed_deviation, tm_score
 from .pack import architecture_manifest
 from .parts import PARTS, export_parts
-from .quantize import quantize_parts, softmax_placed
+from .quantize import quantize_parts
 
 log = logging.getLogger(__name__)
-FOLD_SCHEMES = ("fp32", "int8", "pwlq8", "dynamic-int8")
 
 
 @dataclass(frozen=True)
@@ -35,22 +34,14 @@ class FoldExportOptions:
     verify_sequences: Sequence[str] = ()
     num_recycles: int | None = None  # None: the model's max_recycles, as ESMFold's default
     threads: int | None = None
-    observer: str | None = None
     chunk_size: int | None = None    # rows per triangle-attention chunk (None: unchunked, as the reference)
-    pwlq_split: str | None = None    # pwlq8's Linear split policy (None: the scheme's "auto")
-    placement: tuple[str, ...] | None = None  # e.g. ("linear",); None: Linear, LayerNorm, Softmax (PTQ4Protein)
     calibration_source: str = ""
     license: str = ""
     credits: str = ""
     extra_manifest: dict = field(default_factory=dict)
 
 
-@dataclass
-class FoldPackResult:
-    scheme: str
-    path: Path
-    accuracy: dict
-    size_bytes: int
+FoldPackResult = ExportResult  # the one result type of exporter.export_loop
 
 
 def torch_fold(model, sequence: str, num_recycles: int | None) -> dict[str, np.ndarray]:
@@ -97,19 +88,22 @@ class FoldExporter:
             self._references = [torch_fold(self.model, s, self.options.num_recycles) for s in self.verify_sequences]
         return self._references
 
-    def export(self, scheme: str, out_dir: Path) -> FoldPackResult:
-        if scheme not in FOLD_SCHEMES:
-            raise ValueError(f"unknown scheme {scheme!r}; choose from {', '.join(FOLD_SCHEMES)}")
-        needs_calibration = scheme in ("int8", "pwlq8")
-        models, reports = quantize_parts(self.float_models, scheme, self.calibration if needs_calibration else None,
-                                         self.options.observer, self.options.pwlq_split, self.options.placement)
-        manifest = self._manifest(scheme, reports, needs_calibration)
-        path = write_pack(Path(out_dir), models, manifest)
-        accuracy = self.verify(path) if self.verify_sequences else {}
-        write_manifest_field(path, "accuracy", accuracy)
-        size = sum(p.stat().st_size for p in path.iterdir())
-        log.info("wrote %s folding pack to %s (%.2f MB)", scheme, path, size / 1e6)
-        return FoldPackResult(scheme, path, accuracy, size)
+    family = "esmfold"
+
+    def export(self, scheme, out_dir: Path) -> ExportResult:
+        """Write one folding pack; `scheme` is a quant config or a registered name (its ESMFold
+        default: PTQ4Protein's Linear, LayerNorm and Softmax inputs for int8/pwlq8)."""
+        config = scheme_config(scheme, family="esmfold") if isinstance(scheme, str) else scheme
+        return run_export(self, config, out_dir)
+
+    def quantize(self, config):
+        return quantize_parts(self.float_models, config, self.calibration if config.needs_calibration else None)
+
+    def side_weights(self, config, models):
+        return models, None, {}
+
+    def inspect(self, staged: Path) -> dict:
+        return {"accuracy": self.verify(staged) if self.verify_sequences else {}}
 
     def verify(self, pack: Path) -> dict:
         """Fold the held-out sequences with the pack as the app will and compare with torch fp32."""
@@ -129,24 +123,19 @@ class FoldExporter:
                 "max_atom_deviation_max": round(max(r["max_atom_deviation"] for r in rows), 5),
                 "ca_rmsd_max": round(max(r["ca_rmsd"] for r in rows), 5)}
 
-    def _manifest(self, scheme: str, reports: dict, calibrated: bool) -> dict:
-        config = {p: {"counts": r.get("counts", {}), "normalized": r.get("normalized", {}),
-                      "config": r.get("config")} for p, r in reports.items()}
+    def manifest(self, config, reports: dict) -> dict:
+        parts = {p: {"counts": r.get("counts", {}), "normalized": r.get("normalized", {}),
+                     "config": r.get("config")} for p, r in reports.items()}
+        calibration = (self.calibration.summary(self.options.calibration_source)
+                       if config.needs_calibration else None)
         return {"name": self.name, "task": "folding", "architecture": self.architecture,
-                "residues": {"aatype_order": AF2_RESTYPES_WITH_X, "unknown": "X"}, "scheme": scheme,
-                "scheme_config": {"parts": config, "softmax_inputs": softmax_placed(self.options.placement),
-                                  "pwlq_split": self.options.pwlq_split or "auto",
+                "residues": {"aatype_order": AF2_RESTYPES_WITH_X, "unknown": "X"}, "scheme": config.name,
+                "scheme_config": {"parts": parts, "config": config.to_dict(),
+                                  "softmax_inputs": "softmax" in getattr(config, "placement", ()),
+                                  "pwlq_split": getattr(config, "split", "auto"),
                                   "float_parts": [p for p, r in reports.items() if not r.get("counts")]},
                 "onnx": {"parts": {p: spec.file for p, spec in PARTS.items()},
                          "inputs": {p: list(spec.inputs) for p, spec in PARTS.items()},
                          "outputs": {p: list(spec.outputs) for p, spec in PARTS.items()}},
-                "calibration": self.calibration.summary(self.options.calibration_source) if calibrated else None,
-                "accuracy": {}, "license": self.options.license, "credits": self.options.credits,
-                **self.options.extra_manifest}
-
-
-def write_manifest_field(pack: Path, key: str, value) -> None:
-    """Set one manifest key, atomically, and rewrite manifest.sha256 to match (exporter.pack.write_manifest)."""
-    manifest = json.loads((pack / "manifest.json").read_text())
-    manifest[key] = value
-    write_manifest(pack, manifest)
+                "calibration": calibration, "accuracy": {}, "license": self.options.license,
+                "credits": self.options.credits, **self.options.extra_manifest}

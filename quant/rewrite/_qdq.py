@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from onnx import NodeProto
 
-from ..uniform import QParams, quantize_weight_per_channel
+from ..uniform import QParams
+from ..weights import PerChannelInt8, WeightQuantizer
 from ._graph import GraphEdit
 
 
@@ -29,19 +30,21 @@ def dequantize_node(edit: GraphEdit, q: str, scale: str, zp: str, base: str,
     return edit.node("DequantizeLinear", [q, scale, zp], [out], f"{base}/DequantizeLinear", **attrs), out
 
 
-def weight_dequantize(edit: GraphEdit, weight: str, bits: int = 8) -> tuple[NodeProto, str, QParams]:
-    """int8 symmetric per-output-channel copy of a (in, out) float weight (stored once) and a
-    fresh DequantizeLinear(axis=1) node reading it. The float initializer is dropped if unused."""
+def weight_dequantize(edit: GraphEdit, weight: str, weights: WeightQuantizer = PerChannelInt8()
+                      ) -> tuple[NodeProto, str, QParams]:
+    """The int8 copy `weights.quantize` makes of a (in, out) float weight (stored once) and a fresh
+    DequantizeLinear node reading it (axis 1 for per-channel scales). The float initializer is
+    dropped if unused."""
     key = ("w", weight)
     if key not in edit.cache:
         w = edit.initializer(weight)  # (in, out)
-        q, p = quantize_weight_per_channel(w, axis=1, bits=bits)
+        q, p = weights.quantize(w)
         q_name = edit.const(f"{weight}_quantized", q)
         s, z = edit.qparam_consts(weight, p)
         edit.cache[key] = (q_name, s, z, p)
         edit.drop_if_unused(weight)
     q_name, s, z, p = edit.cache[key]
-    node, out = dequantize_node(edit, q_name, s, z, weight, axis=1)
+    node, out = dequantize_node(edit, q_name, s, z, weight, axis=p.axis)
     return node, out, p
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from onnx import ModelProto, TensorProto
 
 from ..sites import LinearSite
-from ..uniform import quantize_weight_per_channel
+from ..weights import PerChannelInt8, WeightQuantizer
 from ._graph import GraphEdit
 
 
@@ -28,14 +28,15 @@ def _dynamic_quantize(edit: GraphEdit, x: str) -> tuple[str, str, str]:
 
 
 def quantize_linears_dynamic(model: ModelProto, sites: Sequence[LinearSite],
-                             weight_bits: int = 8) -> ModelProto:
-    """Replace each Linear MatMul by the dynamic int8 chain above."""
+                             weights: WeightQuantizer = PerChannelInt8()) -> ModelProto:
+    """Replace each Linear MatMul by the dynamic int8 chain above (weights per `weights`; a
+    per-tensor scale broadcasts like a per-channel one)."""
     edit = GraphEdit(model)
     for site in sites:
         x_q, x_s, x_z = _dynamic_quantize(edit, site.activation)
         key = ("wdyn", site.weight)
         if key not in edit.cache:
-            w_q, p = quantize_weight_per_channel(edit.initializer(site.weight), 1, weight_bits)
+            w_q, p = weights.quantize(edit.initializer(site.weight))
             edit.cache[key] = (edit.const(f"{site.weight}_quantized", w_q),
                                edit.const(f"{site.weight}_zero_point", p.zero_point),
                                edit.const(f"{site.weight}_scale", p.scale))
@@ -52,13 +53,13 @@ def quantize_linears_dynamic(model: ModelProto, sites: Sequence[LinearSite],
     return edit.finish()
 
 
-def dynamic_int8_reference(x: np.ndarray, w: np.ndarray, weight_bits: int = 8) -> np.ndarray:
+def dynamic_int8_reference(x: np.ndarray, w: np.ndarray, weights: WeightQuantizer = PerChannelInt8()) -> np.ndarray:
     """numpy semantics of the chain: ONNX DynamicQuantizeLinear (uint8) and int32 accumulation."""
     x = np.asarray(x, np.float32)
     lo, hi = min(0.0, float(x.min())), max(0.0, float(x.max()))
     s = (np.float32(hi) - np.float32(lo)) / np.float32(255.0)  # spec: (max - min) / (qmax - qmin)
     z = np.clip(np.rint(np.float32(0.0) - np.float32(lo) / s), 0, 255)
     x_q = np.clip(np.rint(x / s) + z, 0, 255).astype(np.int32)
-    w_q, p = quantize_weight_per_channel(w, 1, weight_bits)
+    w_q, p = weights.quantize(w)
     acc = np.matmul(x_q - np.int32(z), w_q.astype(np.int32))  # (..., out) int32
     return acc.astype(np.float32) * (s * p.scale)

@@ -22,6 +22,7 @@ from onnx import ModelProto
 from ..errors import GraphRewriteError
 from ..sites import LinearSite
 from ..uniform import qparams_symmetric
+from ..weights import PerChannelInt8, WeightQuantizer
 from ._graph import GraphEdit
 from ._qdq import dequantize_node, shared_quantize, weight_dequantize
 
@@ -52,7 +53,7 @@ def _split_tensor(edit: GraphEdit, x: str, bp: float) -> tuple[str, str]:
 
 
 def split_pwlq_linears(model: ModelProto, targets: Sequence[PwlqSplitTarget],
-                       weight_bits: int = 8) -> ModelProto:
+                       weights: WeightQuantizer = PerChannelInt8()) -> ModelProto:
     """Replace each target MatMul by the split form above."""
     edit = GraphEdit(model)
     for t in targets:
@@ -65,7 +66,7 @@ def split_pwlq_linears(model: ModelProto, targets: Sequence[PwlqSplitTarget],
             p = qparams_symmetric(np.float32(half), "uint8")
             q, s, z = shared_quantize(edit, x_part, p)
             dq_x, x_dq = dequantize_node(edit, q, s, z, f"{b}/{part}")
-            dq_w, w_dq, _ = weight_dequantize(edit, t.site.weight, weight_bits)
+            dq_w, w_dq, _ = weight_dequantize(edit, t.site.weight, weights)
             y = edit.fresh(f"{b}/{part}_out")
             new += [dq_x, dq_w, edit.node("MatMul", [x_dq, w_dq], [y], f"{b}/{part}_MatMul")]
             ys.append(y)

@@ -1,4 +1,4 @@
-"""Static W8A8 QDQ on Linears: uint8 affine activation Q/DQ + int8 per-channel weight DQ, no output Q.
+"""Static W8A8 QDQ on Linears: uint8 affine activation Q/DQ + int8 weight DQ (per channel by default), no output Q.
 
     x --QuantizeLinear(s_x, z_x)--> x_q --DequantizeLinear--> x_dq --+
                                                                      MatMul --> y   (same name)
@@ -15,12 +15,14 @@ from onnx import ModelProto
 from ..errors import GraphRewriteError
 from ..sites import LinearSite
 from ..uniform import QParams
+from ..weights import PerChannelInt8, WeightQuantizer
 from ._graph import GraphEdit, rewire
 from ._qdq import dequantize_node, shared_quantize, weight_dequantize
 
 
 def quantize_linears_static(model: ModelProto, sites: Sequence[LinearSite],
-                            act_qparams: Mapping[str, QParams], weight_bits: int = 8) -> ModelProto:
+                            act_qparams: Mapping[str, QParams],
+                            weights: WeightQuantizer = PerChannelInt8()) -> ModelProto:
     """Rewrite every site; act_qparams maps activation tensor -> per-tensor QParams."""
     edit = GraphEdit(model)
     for site in sites:
@@ -31,7 +33,7 @@ def quantize_linears_static(model: ModelProto, sites: Sequence[LinearSite],
             raise GraphRewriteError(site.activation, "activation QParams must be per-tensor")
         q, s, z = shared_quantize(edit, site.activation, p)
         dq_x, x_dq = dequantize_node(edit, q, s, z, f"{site.node}/input")
-        dq_w, w_dq, _ = weight_dequantize(edit, site.weight, weight_bits)
+        dq_w, w_dq, _ = weight_dequantize(edit, site.weight, weights)
         node = edit.node_at(site.node)
         rewire(node, site.activation, x_dq)
         rewire(node, site.weight, w_dq)

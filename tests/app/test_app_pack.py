@@ -41,7 +41,7 @@ def test_tampered_file_same_size(fresh_pack):
 
 @pytest.mark.parametrize("edit,needle", [
     (lambda m: m.update(format="other"), "format"),
-    (lambda m: m.update(format_version=2), "unsupported format_version 2"),
+    (lambda m: m.update(format_version=3), "unsupported format_version 3"),
     (lambda m: m.pop("alphabet"), "'alphabet'"),
     (lambda m: m["files"].update({"../escape": {"sha256": "0", "bytes": 1}}), "unsafe"),
 ])

@@ -11,8 +11,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from app.core.pack import PackError, load_pack
-from exporter.esmfold.export import write_manifest_field
-from exporter.pack import alphabet_manifest, write_pack
+from exporter.pack import alphabet_manifest, write_manifest, write_pack
 
 
 def esm_like_model():
@@ -66,7 +65,8 @@ def test_sha256sum_checks_it(tmp_path):
 
 def test_a_later_field_update_keeps_the_hash_and_a_hand_edit_is_caught(tmp_path):
     path = write_pack(tmp_path / "p", {"model.onnx": esm_like_model()}, MANIFEST)
-    write_manifest_field(path, "accuracy", {"tm_score": 0.9})  # how the folding export adds its results
+    manifest = json.loads((path / "manifest.json").read_text())
+    write_manifest(path, {**manifest, "accuracy": {"tm_score": 0.9}})  # a later update through the writer
     assert load_pack(path).accuracy == {"tm_score": 0.9}
     text = (path / "manifest.json").read_text()
     (path / "manifest.json").write_text(text.replace('"tm_score": 0.9', '"tm_score": 0.99'))

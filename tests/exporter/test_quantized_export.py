@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from exporter.pipeline import ExportOptions, Exporter
+from exporter.scheme_options import scheme_config
 from exporter.testing import TINY_CALIBRATION
 
 
@@ -45,32 +46,34 @@ def test_quantized_pack_is_smaller_and_holds_int8_weights(exporter, tmp_path):
 
 def test_calibration_is_computed_once_for_all_schemes(tiny, monkeypatch):
     import exporter.quantize as q
-    import quant.calibrate
+    import quant.api
 
     calls = []
-    real = quant.calibrate.calibrate
+    real = quant.api.calibrate
 
     def counting(model, names, *a, **k):
         calls.append(len(names))
         return real(model, names, *a, **k)
 
-    monkeypatch.setattr(quant.calibrate, "calibrate", counting)
+    monkeypatch.setattr(quant.api, "calibrate", counting)
     ex = Exporter(tiny, TINY_CALIBRATION, ExportOptions())
     for scheme in ("int8", "pwlq8"):
-        q.quantize(ex.float_models["model.onnx"], scheme, ex.calibrator)
+        q.quantize(ex.float_models["model.onnx"], scheme_config(scheme), ex.calibrator)
     assert len(calls) == 1 and calls[0] > 0
 
 
 def test_observer_override_reaches_the_manifest(tiny, tmp_path):
-    options = ExportOptions(verify_sequences=TINY_CALIBRATION[:2], observer="ptq4protein")
-    result = Exporter(tiny, TINY_CALIBRATION, options).export("pwlq8", tmp_path / "p")
+    options = ExportOptions(verify_sequences=TINY_CALIBRATION[:2])
+    config = scheme_config("pwlq8", observer="ptq4protein")
+    result = Exporter(tiny, TINY_CALIBRATION, options).export(config, tmp_path / "p")
     manifest = json.loads((result.path / "manifest.json").read_text())
     assert manifest["scheme_config"]["config"]["observer"]["kind"] == "ptq4protein"
 
 
 @pytest.mark.parametrize("split, form", [("never", "qdq"), ("always", "split")])
 def test_pwlq_split_override_decides_the_linear_form(tiny, tmp_path, split, form):
-    options = ExportOptions(verify_sequences=TINY_CALIBRATION[:2], pwlq_split=split)
-    result = Exporter(tiny, TINY_CALIBRATION, options).export("pwlq8", tmp_path / split)
+    options = ExportOptions(verify_sequences=TINY_CALIBRATION[:2])
+    config = scheme_config("pwlq8", split=split)
+    result = Exporter(tiny, TINY_CALIBRATION, options).export(config, tmp_path / split)
     sites = json.loads((result.path / "manifest.json").read_text())["scheme_config"]["sites"]
     assert {s["form"] for s in sites if s["kind"] == "linear"} == {form}

@@ -19,6 +19,7 @@ from exporter.esmfold.pack import architecture_manifest, write_folding_pack
 from exporter.esmfold.parts import example_inputs, export_part, export_parts, wrapper
 from exporter.esmfold.parts_runtime import in_memory_parts
 from exporter.esmfold.quantize import quantize_parts
+from exporter.scheme_options import scheme_config
 from exporter.metrics import sqnr_db
 
 SEQUENCE = "MSEKIRVLLVDDHPVVRQGLRALLEGEPDF"
@@ -105,7 +106,7 @@ def test_quantized_chunked_trunk_keeps_linear_sites_and_stays_close(tiny_model) 
     chunked = export_parts(tiny_model, chunk=4)
     arch = architecture_manifest(tiny_model, 4)
     calibration = FoldCalibration(chunked, arch, (SEQUENCE, SEQUENCE[:17]), 2, 64, num_recycles=1)
-    models, reports = quantize_parts(chunked, "int8", calibration)
+    models, reports = quantize_parts(chunked, scheme_config("int8", family="esmfold"), calibration)
     trunk = models["trunk.onnx"]
     assert not has_placeholders(trunk) and sum(n.op_type == "Loop" for n in trunk.graph.node) == 4
     counts = reports["trunk"]["counts"]

@@ -11,6 +11,7 @@ from exporter.esmfold.pack import architecture_manifest
 from exporter.esmfold.parts import PARTS, export_parts
 from exporter.esmfold.parts_runtime import in_memory_parts
 from exporter.esmfold.quantize import quantize_parts
+from exporter.scheme_options import scheme_config
 from exporter.metrics import sqnr_db
 from quant.sites import layernorm_sites, linear_sites, softmax_sites
 
@@ -31,16 +32,16 @@ def setup(tiny_model):
 def test_calibration_is_length_uniform_and_records_every_pass(setup) -> None:
     _, _, calibration, _ = setup
     assert sorted(len(s) for s in calibration.sequences) == sorted(len(s) for s in CALIBRATION)
-    assert len(calibration.part("lm").feeds) == 3
-    assert len(calibration.part("trunk").feeds) == 6  # 3 sequences x 2 passes
-    lengths = {f["s_s_0"].shape[1] for f in calibration.part("trunk").feeds}
+    assert len(calibration.part("lm").recorded) == 3
+    assert len(calibration.part("trunk").recorded) == 6  # 3 sequences x 2 passes
+    lengths = {f["s_s_0"].shape[1] for f in calibration.part("trunk").recorded}
     assert lengths == {len(s) for s in CALIBRATION}
 
 
 @pytest.mark.parametrize("scheme", ["int8", "pwlq8", "dynamic-int8"])
 def test_parts_are_quantized_and_close_to_float(setup, scheme: str) -> None:
     float_models, arch, calibration, feeds = setup
-    models, reports = quantize_parts(float_models, scheme, calibration)
+    models, reports = quantize_parts(float_models, scheme_config(scheme, family="esmfold"), calibration)
     for part in ("lm", "trunk", "structure"):
         counts = reports[part]["counts"]
         f = float_models[PARTS[part].file]
@@ -68,8 +69,8 @@ def test_calibration_recycles_at_least_once(setup) -> None:
 
 def test_pwlq_split_policy_reaches_the_linears(setup) -> None:
     float_models, _, calibration, _ = setup
-    _, never = quantize_parts(float_models, "pwlq8", calibration, split="never")
-    _, always = quantize_parts(float_models, "pwlq8", calibration, split="always")
+    _, never = quantize_parts(float_models, scheme_config("pwlq8", split="never", family="esmfold"), calibration)
+    _, always = quantize_parts(float_models, scheme_config("pwlq8", split="always", family="esmfold"), calibration)
     for part in ("trunk", "structure"):
         assert not any(k.startswith("linear/pwlq") for k in never[part]["counts"]), never[part]["counts"]
         linears = len(linear_sites(normalize_linears(float_models[PARTS[part].file])[0]))
@@ -78,11 +79,13 @@ def test_pwlq_split_policy_reaches_the_linears(setup) -> None:
 
 def test_linear_only_placement_drops_layernorm_and_softmax_quantizers(setup) -> None:
     float_models, _, calibration, _ = setup
-    _, reports = quantize_parts(float_models, "int8", calibration, placement=("linear",))
+    _, reports = quantize_parts(float_models, scheme_config("int8", placement=("linear",), family="esmfold"),
+                                calibration)
     for part in ("lm", "trunk", "structure"):
         counts = reports[part]["counts"]
         assert counts.get("linear/uniform/qdq", 0) > 0, counts
         assert not any(k.startswith(("layernorm/", "softmax_input/")) for k in counts), counts
-    _, with_softmax = quantize_parts(float_models, "int8", calibration, placement=("linear", "softmax"))
+    _, with_softmax = quantize_parts(
+        float_models, scheme_config("int8", placement=("linear", "softmax"), family="esmfold"), calibration)
     trunk = with_softmax["trunk"]["counts"]
     assert trunk.get("softmax_input/uniform/fake_quant", 0) > 0 and not any(k.startswith("layernorm/") for k in trunk)

@@ -1,0 +1,177 @@
+"""Scheme configs: one frozen type per quantization scheme, validated, with what it needs as properties.
+
+Every config has `name` (its registry key), `placement` (where activations are quantized),
+`weights` (its weight quantizer, quant.weights), `observer` (how calibration ranges are
+clipped), and the properties `needs_calibration` and `placements` (what `placement` may hold).
+quant.registry maps each name to its config type and handler; `to_dict()` is what pack
+manifests record.
+
+Placements: "linear" (MatMul inputs with a 2-D float weight initializer), "layernorm"
+(LayerNormalization inputs), "softmax" (Softmax inputs, PTQ4Protein's third site; no integer
+consumer, so a fake-quant).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import ClassVar
+
+from .error_model import BREAKPOINT_METHODS
+from .observers import ObserverConfig
+from .ternary import TernaryWeights
+from .weights import PerChannelInt8
+
+ALL_PLACEMENTS = ("linear", "layernorm", "softmax")
+SPLIT_POLICIES = ("never", "auto", "always")
+BP_MODES = ("static", "dynamic")
+ACT_DTYPES = ("uint8", "int8")
+# Defaults calibrate with plain min/max: on the small test transformer (1.5k values per sample)
+# the PTQ4Protein top-10 median clips at ~the 99.7th percentile and costs ~7 dB of output SQNR;
+# on real ESM tensors (~1e5 values per sample) it clips far less. Choose per model with
+# observer=ObserverConfig("ptq4protein", top_k=100, top_n=10) and measure.
+MINMAX = ObserverConfig("minmax")
+# The encoder Linears of an ESM-2 graph (DESIGN.md section 1 names them): q/k/v/out projections,
+# fc1, fc2 of every layer; not the LM head, the contact head or embeddings.
+ESM2_ENCODER_LINEARS = r"^layers\.\d+\.(self_attn\.(q|k|v|out)_proj|fc1|fc2)\.weight_t$"
+
+
+def _check(ok: bool, cls: str, message: str) -> None:
+    if not ok:
+        raise ValueError(f"{cls}: {message}")
+
+
+@dataclass(frozen=True)
+class _Config:
+    name: ClassVar[str]
+    placements: ClassVar[tuple[str, ...]] = ()
+    calibrated: ClassVar[bool] = False
+
+    def _validate(self) -> None:
+        cls = type(self).__name__
+        placement = getattr(self, "placement", ())
+        _check(isinstance(placement, tuple) and set(placement) <= set(self.placements), cls,
+               f"placement {placement!r} must be a tuple of {self.placements}")
+        _check(len(set(placement)) == len(placement), cls, f"placement {placement!r} has duplicates")
+        _check(bool(placement) or not self.placements, cls, f"{self.name} needs a placement from {self.placements}")
+
+    def __post_init__(self) -> None:
+        self._validate()
+
+    @property
+    def needs_calibration(self) -> bool:
+        """Whether apply needs TensorStats from calibration runs (quant.quantize runs them)."""
+        return self.calibrated
+
+    def to_dict(self) -> dict:
+        """JSON-ready form for the pack manifest: the fields plus `name`, `weights` described."""
+        d = {"name": self.name, **asdict(self)}
+        for key, value in d.items():
+            if isinstance(value, tuple):
+                d[key] = list(value)
+        if hasattr(self, "weights"):
+            d["weights"] = self.weights.describe()
+        return d
+
+
+@dataclass(frozen=True)
+class Fp32Config(_Config):
+    """Nothing quantized: the float graph as exported."""
+
+    name: ClassVar[str] = "fp32"
+
+
+@dataclass(frozen=True)
+class Int8Config(_Config):
+    """Static uniform 8-bit: calibrated activation grids at `placement`, int8 weights.
+
+    linear_dtype     Linear input grid: "uint8" affine (ORT's fast U8S8 path) or "int8" symmetric.
+    layernorm_dtype  LayerNorm-input fake-quant grid (int8 symmetric by default).
+    softmax_dtype    Softmax-input fake-quant grid (int8 symmetric over the calibrated clip).
+    """
+
+    name: ClassVar[str] = "int8"
+    placements: ClassVar[tuple[str, ...]] = ALL_PLACEMENTS
+    calibrated: ClassVar[bool] = True
+    placement: tuple[str, ...] = ("linear", "layernorm")
+    observer: ObserverConfig = MINMAX
+    weights: PerChannelInt8 = field(default_factory=PerChannelInt8)
+    linear_dtype: str = "uint8"
+    layernorm_dtype: str = "int8"
+    softmax_dtype: str = "int8"
+    bits: int = 8
+
+    def _validate(self) -> None:
+        super()._validate()
+        cls = type(self).__name__
+        _check(self.bits == 8, cls, f"bits={self.bits}: the ONNX rewrites emit 8-bit activation grids only")
+        for key in ("linear_dtype", "layernorm_dtype", "softmax_dtype"):
+            _check(getattr(self, key) in ACT_DTYPES, cls, f"{key} {getattr(self, key)!r} not in {ACT_DTYPES}")
+
+
+@dataclass(frozen=True)
+class Pwlq8Config(Int8Config):
+    """PTQ4Protein piecewise-linear 8-bit: PWLQ on LayerNorm (and Softmax) inputs, Linear inputs
+    uniform or as the exact two-grid split.
+
+    breakpoint   "numerical" (default) or "closed_form" (quant.error_model).
+    bp_mode      LayerNorm inputs: "static" (from calibration) or "dynamic" (computed at run time).
+    split        Linear inputs: "never" (uniform), "auto" (error_model.prefer_split), "always".
+    auto_min_gain_db, auto_max_uniform_sqnr_db   the "auto" thresholds (see prefer_split).
+    """
+
+    name: ClassVar[str] = "pwlq8"
+    breakpoint: str = "numerical"
+    bp_mode: str = "static"
+    split: str = "auto"
+    auto_min_gain_db: float = 10.0
+    auto_max_uniform_sqnr_db: float = 40.0
+
+    def _validate(self) -> None:
+        super()._validate()
+        cls = type(self).__name__
+        _check(self.breakpoint in BREAKPOINT_METHODS, cls, f"breakpoint {self.breakpoint!r} not in {BREAKPOINT_METHODS}")
+        _check(self.bp_mode in BP_MODES, cls, f"bp_mode {self.bp_mode!r} not in {BP_MODES}")
+        _check(self.split in SPLIT_POLICIES, cls, f"split {self.split!r} not in {SPLIT_POLICIES}")
+        _check(self.auto_min_gain_db > 0.0, cls, "auto_min_gain_db must be > 0")
+
+
+@dataclass(frozen=True)
+class DynamicInt8Config(_Config):
+    """int8 weights, Linear inputs quantized to uint8 at run time (DynamicQuantizeLinear): no calibration."""
+
+    name: ClassVar[str] = "dynamic-int8"
+    placements: ClassVar[tuple[str, ...]] = ("linear",)
+    placement: tuple[str, ...] = ("linear",)
+    weights: PerChannelInt8 = field(default_factory=PerChannelInt8)
+
+
+@dataclass(frozen=True)
+class TernaryConfig(_Config):
+    """2Bits of Protein (BitNet b1.58): absmean ternary weights in the Linears whose weight name
+    matches `linears` (default: ESM-2's encoder Linears), run as int8 {-1, 0, 1}.
+
+    activations  "dynamic": uint8 per tensor at run time (DynamicQuantizeMatMul, no calibration);
+                 "static": calibrated uint8 grids (needs calibration).
+    """
+
+    name: ClassVar[str] = "ternary"
+    placements: ClassVar[tuple[str, ...]] = ("linear",)
+    placement: tuple[str, ...] = ("linear",)
+    weights: TernaryWeights = field(default_factory=TernaryWeights)
+    activations: str = "dynamic"
+    linears: str = ESM2_ENCODER_LINEARS
+    observer: ObserverConfig = MINMAX
+
+    def _validate(self) -> None:
+        super()._validate()
+        import re
+
+        _check(self.activations in ("dynamic", "static"), "TernaryConfig",
+               f"activations {self.activations!r} not in ('dynamic', 'static')")
+        try:
+            re.compile(self.linears)
+        except re.error as e:
+            raise ValueError(f"TernaryConfig: linears {self.linears!r} is not a regular expression ({e})") from None
+
+    @property
+    def needs_calibration(self) -> bool:
+        return self.activations == "static"
