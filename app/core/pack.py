@@ -1,6 +1,7 @@
 """Model packs: read and verify manifest.json + files (DESIGN.md section 3), list installed packs."""
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -11,6 +12,7 @@ from typing import Optional, Union
 from .manifest import FORMAT as PACK_FORMAT
 from .manifest import READABLE_VERSIONS as SUPPORTED_VERSIONS
 from .manifest import TASKS, Manifest
+from .delta_pack import check_delta_section, is_delta, resolve_base
 from .pack_checks import ManifestError, check_manifest, check_residues
 from .pack_error import PackError
 from .pack_files import (MANIFEST, MANIFEST_HASH, check_graph_files, check_manifest_hash,  # noqa: F401
@@ -32,6 +34,7 @@ class Pack:
     path: Path
     manifest: dict = field(repr=False)
     meta: Manifest = field(default=None, repr=False)  # type: ignore[assignment]  # None: parsed from manifest
+    base: Optional["Pack"] = field(default=None, repr=False)  # a delta pack's base (app.core.delta_pack)
 
     def __post_init__(self) -> None:
         if self.meta is None:
@@ -47,6 +50,16 @@ class Pack:
         return self.meta.scheme or "unknown"
 
     @property
+    def is_delta(self) -> bool:
+        """A delta pack: coded weight deltas on `base`, whose graphs it runs (DESIGN.md "Delta packs")."""
+        return self.base is not None
+
+    @property
+    def graph_dir(self) -> Path:
+        """Where the pack's ONNX files are: the pack itself, or a delta pack's base."""
+        return self.base.path if self.base is not None else self.path
+
+    @property
     def task(self) -> str:
         """"masked-lm" (ESM-2) or "folding" (ESMFold: `onnx.parts`, opened by app.core.fold.parts)."""
         return self.meta.task
@@ -58,13 +71,13 @@ class Pack:
 
     @property
     def model_path(self) -> Path:
-        return self.path / self.manifest["onnx"]["model"]
+        return self.graph_dir / self.manifest["onnx"]["model"]
 
     @property
     def contacts_model_path(self) -> Optional[Path]:
         """`contacts.onnx` (same encoder + contact head) when the pack has one, else None."""
         name = self.manifest["onnx"].get("contacts_model")
-        return self.path / name if name else None
+        return self.graph_dir / name if name else None
 
     @property
     def alphabet(self) -> dict:
@@ -102,6 +115,12 @@ class PackInfo:
     task: str = "masked-lm"  # or "folding"
     benchmark: dict = field(default_factory=dict)  # manifest `benchmark`: what the model is good for
     license: str = ""
+    manifest_sha256: str = ""  # of manifest.json's bytes: what a delta pack names its base by
+    delta: dict = field(default_factory=dict)  # a delta pack's manifest `delta` (base, method, ratio, ...)
+
+    @property
+    def is_delta(self) -> bool:
+        return bool(self.delta)
 
     @property
     def ok(self) -> bool:
@@ -148,6 +167,8 @@ def _read(path: Path, task: Optional[str]) -> tuple[dict, Manifest]:
         raise PackError(f"{path}: task is {got!r}, not {task!r}", path)
     try:
         check_manifest(manifest, got)
+        if is_delta(manifest):
+            check_delta_section(manifest)
         meta = Manifest.from_dict(manifest)
         if got == "folding":
             check_residues(manifest.get("residues"), required=version >= 2)
@@ -159,6 +180,8 @@ def _read(path: Path, task: Optional[str]) -> tuple[dict, Manifest]:
 
 def _check_listed(manifest: dict, task: str, mpath: Path, path: Path) -> None:
     """Every graph and side file the manifest names is listed in `files` (so a hash checks it)."""
+    if is_delta(manifest):  # no graphs of its own: the base's (check_delta_section checked its file)
+        return
     if task == "folding":
         if "external_weights" in manifest["onnx"]:
             raise PackError(f"{mpath}: 'onnx.external_weights' is not supported in folding packs yet", path)
@@ -196,6 +219,17 @@ def load_pack(path: Union[str, Path], verify: bool = True) -> Pack:
     manifest = meta.to_dict()
     if verify:
         verify_files(path, manifest["files"], hashes=True)
+    if is_delta(manifest):
+        base = load_pack(resolve_base(path, manifest, installed_pack_dirs()), verify)
+        if base.is_delta or base.task != "masked-lm":
+            raise PackError(f"{path}: base pack {base.path} is {'a delta pack' if base.is_delta else base.task}; "
+                            f"a delta applies to a masked-LM pack with graphs", path)
+        for key in ("model", "contacts_model"):
+            if manifest["onnx"].get(key) != base.manifest["onnx"].get(key):
+                raise PackError(f"{path / MANIFEST}: 'onnx.{key}' is {manifest['onnx'].get(key)!r}, but base pack "
+                                f"{base.path} has {base.manifest['onnx'].get(key)!r}", path)
+        log.info("loaded delta pack %s on base %s (%s) from %s", meta.name, base.name, base.scheme, path)
+        return Pack(path=path, manifest=manifest, meta=meta, base=base)
     check_graph_files(path, manifest)
     log.info("loaded pack %s (%s, format_version %d) from %s", meta.name, meta.scheme, meta.read_version, path)
     return Pack(path=path, manifest=manifest, meta=meta)
@@ -220,9 +254,11 @@ def pack_info(path: Union[str, Path], source: str = "user", verify_hashes: bool 
     try:
         meta = read_pack_manifest(path)
         size = verify_files(path, meta.file_dicts(), hashes=verify_hashes)
-        size += (path / MANIFEST).stat().st_size
+        raw = (path / MANIFEST).read_bytes()
+        size += len(raw)
         return PackInfo(path, meta.name or path.name, meta.scheme or "unknown", size, dict(meta.accuracy),
-                        source, task=meta.task, benchmark=dict(meta.benchmark or {}), license=meta.license or "")
+                        source, task=meta.task, benchmark=dict(meta.benchmark or {}), license=meta.license or "",
+                        manifest_sha256=hashlib.sha256(raw).hexdigest(), delta=dict(meta.extra.get("delta") or {}))
     except (PackError, OSError, ValueError, TypeError, AttributeError) as e:
         return PackInfo(path, path.name, "unknown", _du(path), {}, source, error=str(e))
 
@@ -232,6 +268,15 @@ def _du(path: Path) -> int:
         return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     except OSError:
         return 0
+
+
+def installed_pack_dirs() -> list[Path]:
+    """The embedded default pack's directory (if present), then the sub-directories of `user_packs_dir()`."""
+    dirs = [default_pack_dir()] if default_pack_dir().is_dir() else []
+    root = user_packs_dir()
+    if root.is_dir():
+        dirs += sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return dirs
 
 
 def find_packs(verify_hashes: bool = False) -> list[PackInfo]:

@@ -24,11 +24,19 @@ class InferenceError(RuntimeError):
 
 
 def _session(pack: Pack, path: Path, threads: int,
-             initializers: Optional[dict[str, np.ndarray]] = None) -> ort.InferenceSession:
-    """A CPU session with all graph optimizations, `initializers` from the pack's side file filled in;
+             initializers: Optional[dict[str, np.ndarray]] = None,
+             replaced: Optional[dict[str, np.ndarray]] = None) -> ort.InferenceSession:
+    """A CPU session with all graph optimizations, `initializers` from the pack's side file filled in
+    and `replaced` (a delta pack's base + delta of initializers the graph stores itself) swapped in;
     PackError naming the file if it fails."""
     try:
-        session = open_session(path, session_options(threads), initializers=initializers)
+        options, kept = session_options(threads), []
+        for name, array in (replaced or {}).items():  # add_external_initializers refuses embedded ones
+            array = np.ascontiguousarray(array)
+            kept.append((array, ort.OrtValue.ortvalue_from_numpy(array)))
+            options.add_initializer(name, kept[-1][1])
+        session = open_session(path, options, initializers=initializers)
+        session._edgefold_replaced = kept  # onnxruntime may use the arrays' memory: keep them alive
     except TelemetryError:
         raise
     except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
@@ -93,10 +101,12 @@ class Esm2Runtime:
         self.tokenizer = Tokenizer(pack.alphabet)
         self.max_tokens = pack.max_tokens
         self.threads = int(threads or os.cpu_count() or 1)
-        # {graph file: {initializer: array}} from the side file (DESIGN.md section 3), shared by both graphs
-        self._side = load_side_weights(pack.path, pack.manifest)
-        self.session = _session(pack, pack.model_path, self.threads,
-                                self._side.get(pack.manifest["onnx"]["model"]))
+        # {graph file: {initializer: array}} from the side file (DESIGN.md section 3), shared by both graphs;
+        # a delta pack: its base's, with base + delta (app.core.delta_pack), plus replaced embedded ones
+        self._side, self._replaced = self._initializers(pack)
+        model = pack.manifest["onnx"]["model"]
+        self.session = _session(pack, pack.model_path, self.threads, self._side.get(model),
+                                self._replaced.get(model))
         self.input_name = "tokens"
         self._contacts_session: Optional[ort.InferenceSession] = None
         main_outputs = tuple(o.name for o in self.session.get_outputs())
@@ -104,6 +114,15 @@ class Esm2Runtime:
         self.output_names = main_outputs + (("contacts",) if has_extra else ())
         log.info("runtime for %s: %d threads, outputs %s", pack.name, self.threads,
                  self.output_names)
+
+    @staticmethod
+    def _initializers(pack: Pack) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, np.ndarray]]]:
+        if not pack.is_delta:
+            return load_side_weights(pack.path, pack.manifest), {}
+        from .delta_pack import reconstruct
+
+        graphs = reconstruct(pack.path, pack.manifest, pack.base.path, pack.base.manifest)
+        return {g: v.external for g, v in graphs.items()}, {g: v.embedded for g, v in graphs.items()}
 
     def _session_for(self, outputs: Sequence[str]) -> ort.InferenceSession:
         main = {o.name for o in self.session.get_outputs()}
@@ -113,8 +132,9 @@ class Esm2Runtime:
             path = self.pack.contacts_model_path
             assert path is not None  # guaranteed by the output-name check in run()
             log.info("opening contacts model %s", path)
-            self._contacts_session = _session(self.pack, path, self.threads,
-                                              self._side.get(self.pack.manifest["onnx"]["contacts_model"]))
+            name = self.pack.manifest["onnx"]["contacts_model"]
+            self._contacts_session = _session(self.pack, path, self.threads, self._side.get(name),
+                                              self._replaced.get(name))
         return self._contacts_session
 
     @property
