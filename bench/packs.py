@@ -66,6 +66,18 @@ def cached_pack(path: Path, key: str) -> bool:
         return False
 
 
+def bench_config(scheme: str, loaded, split_policy: str | None, placement: tuple[str, ...] | None):
+    """The exporter's config for a bench scheme label: a registry name, or `ternary-channel`
+    (ternary with one absmean scale per output channel). A ternary QAT checkpoint's own
+    granularity is used for `ternary`, as `python -m exporter` does."""
+    from exporter.cli import with_ternary_granularity
+    from exporter.scheme_options import scheme_config
+
+    name, granularity = ("ternary", "channel") if scheme == "ternary-channel" else (scheme, None)
+    config = scheme_config(name, split=split_policy, placement=placement)
+    return with_ternary_granularity(config, granularity, getattr(loaded, "ternary_qat", None))
+
+
 def build_packs(loaded, model_id: str, schemes: Sequence[str], out_dir: Path, calibration: Sequence[str],
                 calibration_size: int = 8, contacts: bool = False, max_residues: int = 1022,
                 verify_sequences: Sequence[str] = (), threads: int | None = None,
@@ -79,7 +91,6 @@ def build_packs(loaded, model_id: str, schemes: Sequence[str], out_dir: Path, ca
     a speed bench on random weights must force the split to time what a real pack runs.
     """
     from exporter.pipeline import ExportOptions, Exporter
-    from exporter.scheme_options import scheme_config
 
     model_id = f"{model_id}|pwlq-split={split_policy or 'default'}" + \
         (f"|placement={','.join(placement)}" if placement else "")
@@ -94,7 +105,7 @@ def build_packs(loaded, model_id: str, schemes: Sequence[str], out_dir: Path, ca
         exporter = Exporter(loaded, calibration, options, progress=progress)
         for scheme in todo:
             log.info("exporting %s/%s", model_id, scheme)
-            exporter.export(scheme_config(scheme, split=split_policy, placement=placement), out_dir / scheme)
+            exporter.export(bench_config(scheme, loaded, split_policy, placement), out_dir / scheme)
             built[scheme] = describe(scheme, out_dir / scheme, False)
     return [built[s] for s in schemes]
 

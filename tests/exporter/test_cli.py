@@ -48,7 +48,7 @@ def test_fp32_export_writes_a_verified_pack_and_prints_the_table(tmp_path):
 def test_unknown_scheme_is_an_error_naming_it(tmp_path):
     res = run(tiny_checkpoint(tmp_path), "--schemes", "int3", "--out", tmp_path / "packs")
     assert res.returncode == 2
-    assert "int3" in res.stderr and "pwlq8" in res.stderr
+    assert "int3" in res.stderr and "pwlq8" in res.stderr and "ternary" in res.stderr  # the registry's list
     assert not (tmp_path / "packs").exists()
 
 

@@ -53,6 +53,10 @@ def test_unknown_folding_scheme_names_it(tiny_model, tmp_path, capsys) -> None:
     tiny_model.save_pretrained(tmp_path / "m")
     assert main([str(tmp_path / "m"), "--schemes", "int4", "--out", str(tmp_path / "packs")]) == 2
     assert "int4" in capsys.readouterr().err
+    # a registered scheme that does not apply to folding models is refused, naming those that do
+    assert main([str(tmp_path / "m"), "--schemes", "ternary", "--out", str(tmp_path / "packs")]) == 2
+    err = capsys.readouterr().err
+    assert "ternary" in err and "does not apply to esmfold" in err and "pwlq8" in err
     assert not (tmp_path / "packs").exists()
 
 
