@@ -23,7 +23,7 @@ from .common import load_average, CALIBRATION, REPO, cpu_info, cpu_line, md_tabl
 from .workers import Worker, pack_worker, torch_worker
 
 log = logging.getLogger("bench.speed")
-SCHEMES = ("fp32", "dynamic-int8", "int8", "pwlq8")
+SCHEMES = ("fp32", "dynamic-int8", "int8", "pwlq8")  # the default set; any registered ESM-2 scheme or ternary-channel runs
 TORCH = "torch fp32"
 
 
@@ -196,7 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     models = [m for m in args.models.split(",") if m]
     bad = [m for m in models if m not in ARCHS]
     schemes = [s for s in args.schemes.split(",") if s]
-    if bad or any(s not in SCHEMES for s in schemes):
+    from quant import scheme_names
+
+    known = (*scheme_names("esm2"), "ternary-channel")
+    if bad or any(s not in known for s in schemes):
         print(f"error: unknown model(s) {bad} or scheme(s) in {schemes}", file=sys.stderr)
         return 2
     lengths = [int(x) for x in args.lengths.split(",") if x]
