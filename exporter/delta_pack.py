@@ -258,14 +258,16 @@ def write_delta_pack(out_dir: Path, spec: DeltaSpec,
 
 
 def build_spec(base_dir: Path, finetuned, method: str, ratio: float, base_model: Optional[str] = None,
-               ladders: Optional[Ladders] = None, base: Optional[tuple[dict, str]] = None) -> DeltaSpec:
-    """Deltas of `finetuned` (a LoadedModel) against the base pack, coded at `ratio`."""
+               ladders: Optional[Ladders] = None, base: Optional[tuple[dict, str]] = None,
+               allocate: bool = True) -> DeltaSpec:
+    """Deltas of `finetuned` (a LoadedModel) against the base pack, coded at `ratio` (deltadq: with
+    quant.delta_alloc's allocation unless not `allocate`); `base` = base_weights() computed already."""
     base_inits, where = base if base is not None else base_weights(Path(base_dir), base_model)
     ft_inits = graph_initializers(build_esm2(finetuned.weights, contacts=False))
     deltas = compute_deltas(base_inits, ft_inits)
     if not deltas.coded:
         raise DeltaExportError(f"{finetuned.weights.name}: no Linear weight differs from base {base_dir}")
-    arrays, matrices, bits = encode_matrices(deltas.coded, method, ratio, ladders)
+    arrays, matrices, bits = encode_matrices(deltas.coded, method, ratio, ladders, allocate)
     dense_arrays, dense_shapes = encode_dense(deltas.dense)
     src = finetuned.weights.source
     source = file_provenance(src) if src and Path(src).exists() else ({"name": src} if src else None)

@@ -1,4 +1,4 @@
-"""Model picker: installed packs (name, scheme, size, accuracy), broken ones disabled."""
+"""Model picker: installed packs (name, scheme, size, accuracy), broken ones disabled; delta packs under their base."""
 from __future__ import annotations
 
 import logging
@@ -44,10 +44,65 @@ def benchmark_summary(bench: dict) -> str:
     return f"{suite} Spearman {float(mean):.2f} on {int(n)} assays"
 
 
-def describe(info: PackInfo) -> tuple[str, str]:
-    """(combo text, tooltip) of one pack."""
+def delta_metric(delta: dict) -> str:
+    """A delta pack's task metric from its verification: the assay Spearman of base + delta (with the
+    full fine-tune's and the base's beside it), else its logits fidelity to the fine-tune."""
+    v = delta.get("verification") or {}
+    a = v.get("assay") or {}
+    if a.get("base+delta") is not None:
+        parts = [f"{a.get('name', 'assay')} Spearman {float(a['base+delta']):.3f}"]
+        if a.get("finetune") is not None and a.get("base") is not None:
+            parts.append(f"(fine-tune {float(a['finetune']):.3f}, base {float(a['base']):.3f})")
+        return " ".join(parts)
+    if v.get("logits_sqnr_db") is not None:
+        return f"fidelity to the fine-tune: {float(v['logits_sqnr_db']):.0f} dB"
+    return "no task metric recorded"
+
+
+def describe_delta(info: PackInfo, base: PackInfo | None) -> tuple[str, str]:
+    """(combo text, tooltip) of a delta pack, shown under its base (`base` None: not listed here)."""
+    d = info.delta
+    ratio = d.get("ratio")
+    codec = f"{d.get('method', 'delta')} {float(ratio):g}x" if ratio else str(d.get("method", "delta"))
+    base_name = (d.get("base") or {}).get("name", "?")
+    where = "" if base is not None else f" (base {base_name!r} not listed: found at load if installed)"
+    text = f"\u21b3 {info.name} \u2014 fine-tune delta ({codec}), {human_size(info.size_bytes)}, " \
+           f"{delta_metric(d)}{where}"
+    v = d.get("verification") or {}
+    detail = "\n".join(f"{k}: {val}" for k, val in v.items()) or "no verification recorded"
+    tip = f"{info.path}\n({info.source})\n\nDelta pack on base {base_name!r} " \
+          f"({(d.get('base') or {}).get('scheme', '?')}, manifest sha256 " \
+          f"{str((d.get('base') or {}).get('manifest_sha256', ''))[:12]}...): the fine-tuned weights are " \
+          f"rebuilt from the base at load.\n\nVerification:\n{detail}"
+    return text, tip
+
+
+def ordered(infos: list[PackInfo]) -> list[tuple[PackInfo, PackInfo | None]]:
+    """(pack, its base if a delta) with each delta pack right after its base; deltas whose base is not
+    listed come last."""
+    by_sha = {i.manifest_sha256: i for i in infos if i.ok and not i.is_delta and i.manifest_sha256}
+    deltas: dict[str, list[PackInfo]] = {}
+    orphans = []
+    for i in infos:
+        if i.ok and i.is_delta:
+            sha = (i.delta.get("base") or {}).get("manifest_sha256", "")
+            (deltas.setdefault(sha, []) if sha in by_sha else orphans).append(i)
+    out: list[tuple[PackInfo, PackInfo | None]] = []
+    for i in infos:
+        if i.ok and i.is_delta:
+            continue
+        out.append((i, None))
+        for d in deltas.get(i.manifest_sha256, []) if i.ok and not i.is_delta else []:
+            out.append((d, i))
+    return out + [(d, None) for d in orphans]
+
+
+def describe(info: PackInfo, base: PackInfo | None = None) -> tuple[str, str]:
+    """(combo text, tooltip) of one pack (a delta pack: `describe_delta`)."""
     if not info.ok:
         return f"{info.name} (unusable)", f"{info.path}\n\n{info.error}"
+    if info.is_delta:
+        return describe_delta(info, base)
     text = f"{info.name} \u2014 {info.scheme}, {human_size(info.size_bytes)}, " \
            f"{benchmark_summary(info.benchmark)}; {accuracy_summary(info.accuracy)}"
     ref = info.accuracy.get("reference")
@@ -109,8 +164,8 @@ class ModelPicker(QWidget):
         model: QStandardItemModel = self.combo.model()
         self.combo.blockSignals(True)
         model.clear()
-        for info in infos:
-            text, tip = describe(info)
+        for info, base in ordered(infos):
+            text, tip = describe(info, base)
             item = QStandardItem(text)
             item.setToolTip(tip)
             item.setData(info, INFO_ROLE)

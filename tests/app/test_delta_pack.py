@@ -262,3 +262,32 @@ def test_loading_a_delta_pack_imports_no_torch_quant_or_onnx(delta_world):
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip() == ""
+
+
+def test_picker_lists_a_delta_pack_under_its_base_with_size_and_metric(delta_world, tmp_path):
+    pytest.importorskip("PySide6")
+    from app.ui.model_picker import describe, ordered
+
+    infos = [pack_info(delta_world["other"]), pack_info(delta_world["d16"]), pack_info(delta_world["fp32"]),
+             pack_info(delta_world["int8"])]
+    rows = ordered(infos)
+    paths = [i.path for i, _ in rows]
+    assert paths.index(delta_world["d16"]) == paths.index(delta_world["fp32"]) + 1
+    info, base = rows[paths.index(delta_world["d16"])]
+    assert base is not None and base.path == delta_world["fp32"]
+    text, tip = describe(info, base)
+    assert text.startswith("\u21b3 ") and "deltadq 16x" in text and "kB" in text
+    assert "fidelity to the fine-tune" in text and "not listed" not in text
+    assert "manifest sha256" in tip
+    orphan = ordered([pack_info(delta_world["d16"])])
+    assert orphan[0][1] is None and "not listed" in describe(*orphan[0])[0]
+
+
+def test_picker_shows_the_assay_metric_when_recorded():
+    pytest.importorskip("PySide6")
+    from app.ui.model_picker import delta_metric
+
+    v = {"verification": {"logits_sqnr_db": 39.8, "assay": {"name": "RASH", "base": 0.4026, "finetune": 0.4131,
+                                                             "base+delta": 0.4202}}}
+    assert delta_metric(v) == "RASH Spearman 0.420 (fine-tune 0.413, base 0.403)"
+    assert delta_metric({}) == "no task metric recorded"

