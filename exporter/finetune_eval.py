@@ -2,6 +2,7 @@
 
     python -m exporter.finetune_eval --model MODEL --assay ASSAY.csv.gz [--method masked-marginal]
     python -m exporter.finetune_eval --model ft_supervised.pt --assay ASSAY.csv.gz --supervised
+    python -m exporter.finetune_eval --model BASE --assay ASSAY.csv.gz --test-split ft_supervised.pt
 
 Zero-shot scores follow app.core.scoring (log p(mt) - log p(wt) over the full 33-token vocabulary,
 multi-mutants additive) through exporter.metrics.wt_marginal and app.core.scoring.score_mutants, so
@@ -85,6 +86,14 @@ def load_model(spec: str):
     return model.eval(), alphabet, raw
 
 
+def held_out_rows(checkpoint: str, assay: Assay) -> np.ndarray:
+    """Assay rows of the held-out positions recorded in a supervised checkpoint."""
+    split = torch.load(checkpoint, map_location="cpu", weights_only=False).get("split")
+    if not split or split.get("assay") != assay.name:
+        raise EvalError(f"{checkpoint}: no position split recorded for {assay.name!r}")
+    return np.array(split["test_indices"])
+
+
 def supervised_spearman(spec: str, assay: Assay) -> dict:
     """Test Spearman of a supervised checkpoint's head on its recorded held-out positions."""
     from .finetune import RegressionHead, predict
@@ -94,9 +103,7 @@ def supervised_spearman(spec: str, assay: Assay) -> dict:
         raise EvalError(f"{spec}: no 'regression_head' key; not written by `exporter.finetune supervised`")
     head = RegressionHead.from_record(raw["regression_head"])
     split = raw["split"]
-    if split.get("assay") != assay.name:
-        raise EvalError(f"{spec}: split recorded for {split.get('assay')!r}, not {assay.name!r}")
-    test = np.array(split["test_indices"])
+    test = held_out_rows(spec, assay)
     pred = predict(model, head, alphabet, assay, test)
     return {"assay": assay.name, "n_test": len(test), "test_positions": len(split["test_positions"]),
             "test_spearman": round(spearman(pred, assay.scores[test]), 4)}
@@ -109,6 +116,8 @@ def main(argv=None) -> int:
     p.add_argument("--assay", required=True, help="ProteinGym CSV(.gz)")
     p.add_argument("--method", choices=METHODS, default="wt-marginal")
     p.add_argument("--supervised", action="store_true", help="score the regression head on held-out positions")
+    p.add_argument("--test-split", metavar="CKPT", help="zero-shot only on the held-out variants of this "
+                   "supervised checkpoint (the base model's number to compare with its test Spearman)")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -120,8 +129,12 @@ def main(argv=None) -> int:
             result = supervised_spearman(args.model, assay)
         else:
             model, alphabet, _ = load_model(args.model)
-            result = {"assay": assay.name, "method": args.method, "n_variants": len(assay.mutants),
-                      "spearman": round(zero_shot_spearman(model, alphabet, assay, args.method), 4)}
+            subset = held_out_rows(args.test_split, assay) if args.test_split else None
+            rho = zero_shot_spearman(model, alphabet, assay, args.method, subset)
+            result = {"assay": assay.name, "method": args.method,
+                      "n_variants": len(assay.mutants) if subset is None else len(subset),
+                      "variants": f"held-out positions of {args.test_split}" if subset is not None else "all",
+                      "spearman": round(rho, 4)}
     except (EvalError, ValueError, OSError) as exc:
         print(f"error: {exc}")
         return 1

@@ -9,6 +9,7 @@ import torch
 
 from exporter.finetune import main as finetune_main
 from exporter.finetune import split_by_position
+from exporter.finetune_eval import main as eval_main
 from exporter.finetune_eval import supervised_spearman
 from exporter.loaders import load
 from exporter.proteingym import read_assay
@@ -75,7 +76,7 @@ def test_evo_run_writes_a_loadable_checkpoint_and_log(tiny_pt, tiny_assay, tmp_p
     assert raw["provenance"]["finetune"]["mode"] == "evo" and raw["provenance"]["init"] == "tiny.pt"
 
 
-def test_supervised_run_records_split_head_and_test_spearman(tiny_pt, tiny_assay, tmp_path):
+def test_supervised_run_records_split_head_and_test_spearman(tiny_pt, tiny_assay, tmp_path, capsys):
     out = tmp_path / "sup.pt"
     assert finetune_main(["supervised", "--init", str(tiny_pt), "--assay", str(tiny_assay), "--out", str(out),
                           "--max-steps", "5", "--batch-size", "8", "--warmup", "2"]) == 0
@@ -88,6 +89,10 @@ def test_supervised_run_records_split_head_and_test_spearman(tiny_pt, tiny_assay
     assert again["test_spearman"] == pytest.approx(raw["test_spearman"], abs=1e-3)
     log = json.loads(out.with_suffix(".json").read_text())
     assert log["summary"]["n_test"] == len(split["test_indices"]) and log["history"][-1]["step"] == 5
+    capsys.readouterr()
+    assert eval_main(["--model", str(tiny_pt), "--assay", str(tiny_assay), "--test-split", str(out)]) == 0
+    base = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert base["n_variants"] == len(split["test_indices"]) and np.isfinite(base["spearman"])
 
 
 def test_phmmer_finds_homologs_and_excludes_the_wild_type(tmp_path):
