@@ -72,6 +72,29 @@ def test_decode_is_exact_and_deterministic(delta, tmp_path):
     assert d1.tobytes() == d2.tobytes() == d3.tobytes()
 
 
+def mirror_decode(a: dict, prefix: str) -> np.ndarray:
+    """The app-side decoder, written from quant/delta.py's docstring with numpy + delta_bits only."""
+    meta = [int(v) for v in a[f"{prefix}.meta"]]
+    rows, cols, seed, g, k, b, has_rel, m = meta[:8]
+    mask = group_ranks((rows, cols), g, seed) < k
+    n = rows * (cols // g) * k
+    q = np.zeros(n, dtype=np.int64)
+    for i, w in enumerate(meta[8:8 + m]):
+        q = (q << w) | unpack_bits(a[f"{prefix}.part{i}"], w, n)
+    u = q.astype(np.float32) - np.float32((2**b - 1) / 2)
+    s = a[f"{prefix}.scale"].astype(np.float32) * (a[f"{prefix}.rel"].astype(np.float32) if has_rel else 1)
+    out = np.zeros((rows, cols), dtype=np.float32)
+    out[mask] = (u.reshape(rows, -1) * s[:, None]).ravel()
+    return out
+
+
+@pytest.mark.parametrize("bits, row_scales", [(1, False), (3, True), (8, True)])
+def test_docstring_decoder_matches_bit_for_bit(delta, bits, row_scales):
+    code = encode_delta(delta, 32 / bits, bits=bits, row_scales=row_scales, seed=77)    # keep ~ 1/2
+    arrays = code_to_arrays(code, "m")
+    assert mirror_decode(arrays, "m").tobytes() == decode_delta(code).tobytes()
+
+
 def test_survivors_are_the_seeded_mask(delta):
     code = encode_delta(delta, 32, bits=2, group_size=16, seed=9)
     nonzero = decode_delta(code) != 0
