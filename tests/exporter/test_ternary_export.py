@@ -81,3 +81,36 @@ def test_graph_declares_int8_placeholders_for_the_coded_arrays(exported):
     assert set(declared) == set(codecs)
     assert all(t.data_type == onnx.TensorProto.INT8 and list(t.dims) == codecs[n]["dims"]
                for n, t in declared.items())
+
+
+def test_the_app_cli_scores_and_embeds_with_a_ternary_pack(exported, tmp_path, capsys):
+    from app.__main__ import main
+
+    _, result, _ = exported
+    fasta = tmp_path / "in.fasta"
+    fasta.write_text(">p1\n" + TINY_CALIBRATION[0][:24] + "\n")
+    out = tmp_path / "scores.csv"
+    assert main(["score", "--model", str(result.path), "--fasta", str(fasta), "--out", str(out),
+                 "--threads", "1"]) == 0, capsys.readouterr().err
+    assert len(out.read_text().splitlines()) == 1 + 24 * 19
+    assert main(["embed", "--model", str(result.path), "--fasta", str(fasta), "--out", str(tmp_path / "emb"),
+                 "--contacts", "--threads", "1"]) == 0, capsys.readouterr().err
+    assert any(p.suffix == ".npy" for p in (tmp_path / "emb").rglob("*"))
+
+
+def test_the_model_picker_lists_the_ternary_pack_with_scheme_and_size(exported, tmp_path, monkeypatch):
+    import shutil
+
+    from app.core.pack import find_packs
+
+    _, result, _ = exported
+    packs = tmp_path / "packs"
+    shutil.copytree(result.path, packs / "tiny-ternary")
+    monkeypatch.setenv("EDGEFOLD_PACKS", str(packs))
+    info = next(p for p in find_packs() if p.path.name == "tiny-ternary")
+    assert info.ok and info.scheme == "ternary"
+    assert 0.99 * result.size_bytes < info.size_bytes <= result.size_bytes  # listed files (+ manifest)
+    from app.ui.model_picker import describe, human_size
+
+    label, _ = describe(info)
+    assert "ternary" in label and human_size(info.size_bytes) in label
