@@ -7,8 +7,10 @@ For position i with wild-type residue w_i and substitution a (ProteinGym convent
 
 Log-probabilities come from a numerically stable log-softmax over the *full* vocabulary (33
 tokens, as fair-esm and ProteinGym do), then the 20 standard-residue columns are taken; the
-scores are therefore not renormalised over the 20 amino acids. The wild-type cell is 0. For a
-non-standard wild type (X, B, Z, U, O) the subtracted term is log p of that token itself.
+scores are therefore not renormalised over the 20 amino acids. The wild-type cell is 0. A
+position whose wild type is non-standard (X, B, Z, U, O) is not scored: its row is NaN (the
+model's log p of X is no wild-type likelihood; X5K came out as +15.9 and stretched every colour
+scale), and a multi-mutant touching it scores NaN. Writers leave NaN rows out and say so.
 A multi-mutant's score is the sum of its single-substitution log-ratios (additive model).
 Sequences longer than the model window are scored with overlapping windows (see windows.py).
 """
@@ -32,9 +34,18 @@ METHODS = ("wt-marginal", "masked-marginal")
 DEFAULT_BATCH = 16  # masked copies per forward pass
 
 
+NOT_SCORED = frozenset("XBZUO")  # wild types whose rows are NaN
+
+
+def not_scored_positions(sequence: str) -> list[int]:
+    """1-based positions whose wild type is non-standard (their scores are NaN)."""
+    return [i + 1 for i, aa in enumerate(sequence) if aa in NOT_SCORED]
+
+
 @dataclass(frozen=True)
 class ScoreMatrix:
-    """(L, 20) float32 log-ratios; column j is `alphabet[j]`, row i is residue i + 1."""
+    """(L, 20) float32 log-ratios; column j is `alphabet[j]`, row i is residue i + 1; rows of
+    non-standard wild types (X, B, Z, U, O) are NaN (not scored)."""
 
     sequence: str
     scores: np.ndarray
@@ -125,6 +136,7 @@ def score_matrix(runtime: Esm2Runtime, sequence: str, method: str = "wt-marginal
     else:
         _masked_marginal(runtime, sequence, windows, owner, out, progress, cancel,
                          max(1, batch_size))
+    out[[p - 1 for p in not_scored_positions(sequence)]] = np.nan
     return ScoreMatrix(sequence, out.astype(np.float32), method)
 
 

@@ -62,11 +62,17 @@ def test_long_sequence_windows(standin_runtime, standin_weights0, method):
     assert np.abs(full - m.scores).max() > 0.1
 
 
-def test_nonstandard_wild_type_uses_its_own_token(standin_runtime, standin_weights0):
-    seq = "MKXAY"
-    m = score_matrix(standin_runtime, seq, "wt-marginal")
-    exp = _expected_rows(standin_runtime, standin_weights0, seq, 0, 5, [2], False)
-    np.testing.assert_allclose(m.scores[2], exp[2], atol=1e-4)
+@pytest.mark.parametrize("method", ["wt-marginal", "masked-marginal"])
+def test_nonstandard_wild_type_is_not_scored(standin_runtime, standin_weights0, method):
+    seq = "MKXAYBZUO"
+    m = score_matrix(standin_runtime, seq, method)
+    assert np.isnan(m.scores[[2, 5, 6, 7, 8]]).all()  # was log p(a) - log p(X): X3K = +15.9
+    exp = _expected_rows(standin_runtime, standin_weights0, seq, 0, 9, [0, 1, 3, 4],
+                         method == "masked-marginal")
+    for i in (0, 1, 3, 4):
+        np.testing.assert_allclose(m.scores[i], exp[i], atol=1e-4)
+    assert np.isnan(score_mutants(m, ["X3K", "M1A:X3K"])).all()
+    assert np.isfinite(score_mutants(m, ["M1A"])).all()
 
 
 def test_progress_and_cancel(standin_runtime):
