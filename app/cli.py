@@ -13,9 +13,10 @@ from .core.fasta import MAX_SCORE_RESIDUES, FastaError, Record, check_lengths, d
 from .core.jobs import Cancelled, Throttle
 from .core.mutants import MutantError, all_single_mutants, parse_mutant, parse_mutant_text
 from .core.outputs import check_writable, prepare_dir, safe_stem, save_npy, write_scores_csv
-from .core.pack import Pack, PackError, default_pack_dir, load_pack
+from .core.pack import Pack, PackError, default_pack_dir, find_packs, load_pack, user_packs_dir
+from .core.provenance import Provenance, write_sidecar
 from .core.runtime import Esm2Runtime, InferenceError
-from .core.scoring import METHODS, score_matrix, score_mutants
+from .core.scoring import METHODS, not_scored_positions, score_matrix, score_mutants
 
 
 class CliError(Exception):
@@ -124,7 +125,8 @@ def cmd_score(args: argparse.Namespace) -> int:
                 except MutantError as e:
                     raise CliError(f"record {rec.id!r}: {e}") from None
     check_writable(args.out)  # a bad --out is reported now, not after the scoring
-    runtime = Esm2Runtime(_load(args.model), threads=args.threads)
+    pack = _load(args.model)
+    runtime = Esm2Runtime(pack, threads=args.threads)
     progress = ProgressLine(records=len(records))
     rows = []
     for n, rec in enumerate(records, 1):
@@ -134,16 +136,28 @@ def cmd_score(args: argparse.Namespace) -> int:
         names = codes if codes is not None else list(all_single_mutants(rec.sequence))
         rows.extend((rec.id, name, float(s)) for name, s in zip(names, score_mutants(matrix, names)))
     progress.close()
-    n = write_scores_csv(args.out, rows)
-    print(f"wrote {n} scores for {len(records)} record(s) to {args.out}", file=sys.stderr)
+    provenance = Provenance.of_pack(pack.path, args.method, pack.name, pack.scheme)
+    n = write_scores_csv(args.out, rows, provenance)
+    print(f"wrote {n} scores for {len(records)} record(s) to {args.out} (provenance: "
+          f"{args.out}.json)", file=sys.stderr)
+    for rec in records:
+        if not_scored_positions(rec.sequence):
+            shown = ", ".join(map(str, not_scored_positions(rec.sequence)[:10]))
+            print(f"note: record {_printable(rec.id)!r}: positions {shown}"
+                  f"{', ...' if len(not_scored_positions(rec.sequence)) > 10 else ''} have a "
+                  f"non-standard residue (X, B, Z, U, O); their substitutions are not scored "
+                  f"and not written", file=sys.stderr)
     return 0
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
     records = _records(args.fasta)
-    runtime = Esm2Runtime(_load(args.model), threads=args.threads)
+    pack = _load(args.model)
+    runtime = Esm2Runtime(pack, threads=args.threads)
     check_lengths(records, runtime.max_residues, "embed (one model window, no windowing)")
     out = prepare_dir(args.out)
+    provenance = Provenance.of_pack(pack.path, "embedding" + (" + contacts" if args.contacts else ""),
+                                    pack.name, pack.scheme)
     progress = ProgressLine()
     stems: set[str] = set()
     for n, rec in enumerate(records, 1):
@@ -155,10 +169,13 @@ def cmd_embed(args: argparse.Namespace) -> int:
             emb = embed_sequence(runtime, rec.sequence, contacts=args.contacts)
         except InferenceError as e:
             raise CliError(f"record {rec.id!r}: {e}", FAILED) from None
-        save_npy(out / f"{stem}.per_residue.npy", emb.per_residue)
-        save_npy(out / f"{stem}.mean.npy", emb.mean)
+        arrays = {"per_residue": emb.per_residue, "mean": emb.mean}
         if emb.contacts is not None:
-            save_npy(out / f"{stem}.contacts.npy", emb.contacts)
+            arrays["contacts"] = emb.contacts
+        for kind, array in arrays.items():
+            save_npy(out / f"{stem}.{kind}.npy", array)
+        write_sidecar(out / f"{stem}.json", provenance, id=rec.id, sequence=rec.sequence,
+                      arrays={f"{stem}.{k}.npy": list(a.shape) for k, a in arrays.items()})
         progress(n, len(records), f"embedded {n}/{len(records)} records ({rec.id})")
     progress.close()
     print(f"wrote embeddings of {len(records)} record(s) to {out}", file=sys.stderr)
@@ -169,16 +186,15 @@ def cmd_fold(args: argparse.Namespace) -> int:
     """Fold every record with a folding pack; OUT/<id>.pdb, .cif, .json per record, each written atomically."""
     from .core.fold.driver import fold
     from .core.fold.memory import check_memory
-    from .core.fold.outputs import write_fold_outputs
+    from .core.fold.outputs import fold_method, write_fold_outputs
     from .core.fold.parts import open_parts
     from .core.fold.residues import encode
 
     if args.recycles is not None and args.recycles < 0:
         raise CliError("--recycles must be >= 0")
-    if not args.model:
-        raise CliError("fold needs --model PACK, an ESMFold pack directory (python -m exporter ESMFOLD ...)")
+    pack_dir = Path(args.model).expanduser() if args.model else _installed_folding_pack()
     records = _records(args.fasta)
-    pack = load_pack(Path(args.model).expanduser(), verify=True)
+    pack = load_pack(pack_dir, verify=True)
     if pack.task != "folding":
         raise CliError(f"{pack.path}: a {pack.task!r} pack; folding needs an ESMFold pack (task 'folding')")
     parts = open_parts(pack.path, threads=args.threads)
@@ -200,7 +216,8 @@ def cmd_fold(args: argparse.Namespace) -> int:
             stems.add(stem)
             progress.prefix = f"[{n}/{len(records)} {rec.id}, {len(rec)} aa] "
             result = fold(parts, rec.sequence, num_recycles=args.recycles, progress=progress, record=rec.id)
-            write_fold_outputs(result, args.out, stem, rec.id)
+            write_fold_outputs(result, args.out, stem, rec.id,
+                               Provenance.of_pack(pack.path, fold_method(result), pack.name, pack.scheme))
             done += 1
             print(f"{_printable(rec.id)}: mean pLDDT {result.residue_plddt.mean():.1f}, pTM {result.ptm:.3f} -> "
                   f"{Path(args.out) / stem}.pdb/.cif/.json", file=sys.stderr)
@@ -210,6 +227,27 @@ def cmd_fold(args: argparse.Namespace) -> int:
         return INTERRUPTED
     print(f"wrote structures of {len(records)} record(s) to {args.out}", file=sys.stderr)
     return 0
+
+
+def _installed_folding_pack() -> Path:
+    """The first usable installed pack of task 'folding' (app.core.pack.find_packs), named on stderr."""
+    usable = [i for i in find_packs() if i.ok and i.task == "folding"]
+    if not usable:
+        raise CliError(f"no folding pack (task 'folding') is installed in {user_packs_dir()}; "
+                       f"pass --model PACK, an ESMFold pack directory (python -m exporter ESMFOLD ...)")
+    print(f"using the installed folding pack {usable[0].name} ({usable[0].path})", file=sys.stderr)
+    return usable[0].path
+
+
+def program_name(argv0: Optional[str] = None) -> str:
+    """The name usage lines show: the frozen binary's or console script's own name, else
+    'python -m app'."""
+    argv0 = sys.argv[0] if argv0 is None else argv0
+    name = Path(argv0).name if argv0 else ""
+    if getattr(sys, "frozen", False) and name:
+        return name
+    return "python -m app" if name in ("", "-m", "-c", "__main__.py", "cli.py") or name.startswith("python") \
+        else name
 
 
 def _positive_int(text: str) -> int:
@@ -226,12 +264,12 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m app", description="EdgeFold: ESM-2 on your CPU. "
+    p = argparse.ArgumentParser(prog=program_name(), description="EdgeFold: ESM-2 on your CPU. "
                                 "Without a command, opens the desktop app.")
     sub = p.add_subparsers(dest="command", metavar="{score,embed,fold,gui}")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--model", metavar="PACK", help="model pack directory "
-                        "(default: the embedded default pack)")
+    common.add_argument("--model", metavar="PACK", help="model pack directory (default: the "
+                        "embedded default pack; for fold, the first installed folding pack)")
     common.add_argument("--fasta", required=True, metavar="IN", help="input FASTA file (a regular "
                         "UTF-8 text file; residues are ASCII letters)")
     common.add_argument("--threads", type=_positive_int, default=None, metavar="N",
@@ -241,10 +279,13 @@ def build_parser() -> argparse.ArgumentParser:
                        description=f"Score every single substitution (or --mutants) of each record "
                        f"and write a ProteinGym-style CSV. Records of up to {MAX_SCORE_RESIDUES:,} "
                        f"residues (ASCII letters) are accepted; longer ones are refused.")
-    s.add_argument("--out", required=True, metavar="OUT.csv", help="output CSV, written "
-                   "atomically; its directory must exist and it must not be a symlink, "
+    s.add_argument("--out", required=True, metavar="OUT.csv", help="output CSV "
+                   "(record_id,mutant,score), written atomically with a provenance sidecar "
+                   "OUT.csv.json; its directory must exist and it must not be a symlink, "
                    "device or directory")
-    s.add_argument("--method", choices=METHODS, default="wt-marginal")
+    s.add_argument("--method", choices=METHODS, default="wt-marginal",
+                   help="wt-marginal: one pass, log p(mt|x) - log p(wt|x); masked-marginal: "
+                   "masks each position in turn (L passes, slower). Default: wt-marginal")
     s.add_argument("--mutants", metavar="FILE_OR_LIST", help="mutant file or list, e.g. "
                    "'A23G,A23G:K40R' (1-based)")
     s.add_argument("--batch-size", type=_positive_int, default=16, metavar="N",

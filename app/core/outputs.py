@@ -21,11 +21,14 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterable, Iterator, Optional, Union
+from typing import IO, TYPE_CHECKING, Iterable, Iterator, Optional, Union
 
 import numpy as np
 
 from .file_kind import describe_kind
+
+if TYPE_CHECKING:
+    from .provenance import Provenance
 
 log = logging.getLogger(__name__)
 
@@ -201,11 +204,10 @@ def remove_stale_temps(path: Union[str, Path], max_age: float = STALE_AFTER_S) -
 def atomic_open(path: Union[str, Path], mode: str = "w") -> Iterator[IO]:
     """Write to a temporary sibling, then rename over `path`; on error nothing is left behind.
 
-    Text mode is UTF-8 with newline=''. The parent directory is created if missing (the CLI
-    refuses a missing directory before it starts; see `check_target`).
+    Text mode is UTF-8 with newline=''. A missing parent directory is refused (OutputError
+    naming it), never created; the final file has mode 0666 & ~umask.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     check_target(path)
     remove_stale_temps(path)
     before = _dir_mtime(path.parent)
@@ -231,19 +233,34 @@ def atomic_open(path: Union[str, Path], mode: str = "w") -> Iterator[IO]:
 SCORES_HEADER = ("record_id", "mutant", "score")
 
 
-def write_scores_csv(path: Union[str, Path], rows: Iterable[tuple[str, str, float]]) -> int:
+def write_scores_csv(path: Union[str, Path], rows: Iterable[tuple[str, str, float]],
+                     provenance: Optional["Provenance"] = None) -> int:
     """Write (record_id, mutant, score) rows under SCORES_HEADER atomically; returns row count.
 
     The one scores CSV writer (CLI `score` and the GUI's Export CSV). A score is written as
-    repr(float(score)), the shortest text that reads back to the same float64.
+    repr(float(score)), the shortest text that reads back to the same float64. A NaN score (a
+    substitution at a non-standard residue X, B, Z, U, O: not scored) is left out. With
+    `provenance`, a sidecar `<path>.json` records it, the record ids, the row count and the
+    number of rows left out as not scored.
     """
-    n = 0
+    n, skipped, records = 0, 0, {}
     with atomic_open(path, "w") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(SCORES_HEADER)
         for record_id, mutant, score in rows:
+            records.setdefault(record_id, None)
+            if not np.isfinite(score):
+                skipped += 1
+                continue
             w.writerow([record_id, mutant, repr(float(score))])
             n += 1
+    if provenance is not None:
+        from .provenance import sidecar_path, write_sidecar
+
+        write_sidecar(sidecar_path(path), provenance, csv=Path(path).name, columns=list(SCORES_HEADER),
+                      records=list(records), rows=n, not_scored=skipped,
+                      not_scored_reason="substitutions at non-standard residues (X, B, Z, U, O) "
+                                        "are not scored and not written")
     return n
 
 

@@ -41,6 +41,7 @@ def test_csv_and_npy_roundtrip(tmp_path):
     assert (tmp_path / "s.csv").read_text() == ("record_id,mutant,score\np1,K2R,-1.25\n"
                                                 "p|2,M1A,0.10000000149011612\n")
     a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    (tmp_path / "sub").mkdir()  # a missing directory is refused, not created (test_cli_new_user)
     save_npy(tmp_path / "sub" / "a.npy", a)
     np.testing.assert_array_equal(np.load(tmp_path / "sub" / "a.npy"), a)
 

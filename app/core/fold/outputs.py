@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -10,6 +11,26 @@ from ..outputs import atomic_open
 from .driver import FoldResult
 from .mmcif import to_mmcif
 from .pdb import to_pdb
+from ..provenance import Provenance
+
+
+def fold_method(result: FoldResult) -> str:
+    """The `method` a structure's provenance records: ESMFold and its recycling passes."""
+    n = result.passes
+    return f"esmfold ({n} recycling pass{'' if n == 1 else 'es'})"
+
+
+def with_provenance(pdb: str, cif: str, provenance: Optional[Provenance]) -> tuple[str, str]:
+    """PDB text with REMARK 2 lines after REMARK 1, mmCIF text with `_edgefold.*` items after
+    `_entry.id`: what model, scheme, pack (sha256 of its manifest) and EdgeFold made them."""
+    if provenance is None:
+        return pdb, cif
+    head, _, rest = pdb.partition("\n")
+    pdb = "\n".join([head, *provenance.pdb_remarks(), rest])
+    lines = cif.split("\n")
+    at = next((i + 1 for i, ln in enumerate(lines) if ln.startswith("_entry.id")), 1)
+    cif = "\n".join(lines[:at] + provenance.mmcif_items() + lines[at:])
+    return pdb, cif
 
 
 def confidence_json(result: FoldResult, record_id: str = "") -> dict:
@@ -22,11 +43,16 @@ def confidence_json(result: FoldResult, record_id: str = "") -> dict:
             "max_predicted_aligned_error": round(float(result.max_pae), 3)}
 
 
-def write_fold_outputs(result: FoldResult, out_dir: str | Path, stem: str, record_id: str = "") -> list[Path]:
-    """OUT/<stem>.pdb, .cif and .json; each file appears whole or not at all."""
+def write_fold_outputs(result: FoldResult, out_dir: str | Path, stem: str, record_id: str = "",
+                       provenance: Optional[Provenance] = None) -> list[Path]:
+    """OUT/<stem>.pdb, .cif and .json; each file appears whole or not at all; each records
+    `provenance` when given (see `with_provenance`; the JSON under "provenance")."""
     out_dir = Path(out_dir)
-    texts = {".pdb": to_pdb(result), ".cif": to_mmcif(result, name=stem),
-             ".json": json.dumps(confidence_json(result, record_id or stem)) + "\n"}
+    pdb, cif = with_provenance(to_pdb(result), to_mmcif(result, name=stem), provenance)
+    info = confidence_json(result, record_id or stem)
+    if provenance is not None:
+        info["provenance"] = provenance.as_dict()
+    texts = {".pdb": pdb, ".cif": cif, ".json": json.dumps(info) + "\n"}
     paths = []
     for suffix, text in texts.items():
         path = out_dir / f"{stem}{suffix}"
