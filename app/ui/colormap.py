@@ -32,6 +32,21 @@ def symmetric_limit(values: np.ndarray, percentile: float = 99.0) -> float:
     return v if v > 0 else (float(finite.max()) or 1.0)
 
 
+def scored_limit(sequence: str, scores: np.ndarray, low: float = 1.0, high: float = 99.0) -> float:
+    """Half-width v of the colour scale from the scored cells only: max(|p_low|, |p_high|) of
+    the finite substitution scores (wild-type cells, which are 0, and NaN rows of non-standard
+    residues left out). One outlier or an unscored X row cannot stretch the scale."""
+    scores = np.asarray(scores, dtype=np.float64)
+    wt = np.array([[aa == c for c in "ACDEFGHIKLMNPQRSTVWY"] for aa in sequence], dtype=bool)
+    values = scores[~wt.reshape(scores.shape)] if scores.size else scores
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return 1.0
+    p_lo, p_hi = np.percentile(values, [low, high])
+    v = float(max(abs(p_lo), abs(p_hi)))
+    return v if v > 0 else (float(np.abs(values).max()) or 1.0)
+
+
 def normalise(values: np.ndarray, vmax: float) -> np.ndarray:
     """Map scores to t in [-1, 1]: t = clip(x / vmax, -1, 1); NaN stays NaN."""
     if not vmax > 0:

@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 from app.core.outputs import atomic_open, write_scores_csv
+from app.core.provenance import Provenance
 from app.ui.mutations import Substitutions
 
 
@@ -17,8 +18,11 @@ def write_atomic(path: str | os.PathLike, text: str) -> Path:
     return path
 
 
-def export_csv(path: str | os.PathLike, subs: Substitutions, record_id: str) -> Path:
+def export_csv(path: str | os.PathLike, subs: Substitutions, record_id: str,
+               provenance: Provenance | None = None) -> Path:
     """Export all substitutions of record_id to path, rows in position then amino-acid order,
-    with app.core.outputs.write_scores_csv (the file `python -m app score` writes)."""
-    write_scores_csv(path, ((record_id, subs.mutant(k), subs.score[k]) for k in range(len(subs))))
+    with app.core.outputs.write_scores_csv (the file `python -m app score` writes: not-scored
+    NaN rows left out, the provenance sidecar `<path>.json` when `provenance` is given)."""
+    write_scores_csv(path, ((record_id, subs.mutant(k), subs.score[k]) for k in range(len(subs))),
+                     provenance)
     return Path(path)

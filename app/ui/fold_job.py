@@ -15,10 +15,12 @@ from app.core.fasta import Record
 from app.core.fold.driver import FoldResult, fold
 from app.core.fold.memory import FoldMemoryError
 from app.core.fold.mmcif import to_mmcif
+from app.core.fold.outputs import fold_method, with_provenance
 from app.core.fold.parts import FoldingParts, FoldPackError, open_parts
 from app.core.fold.pdb import to_pdb
 from app.core.fold.residues import SequenceError
 from app.core.jobs import CancelToken, Progress, check, report
+from app.core.provenance import Provenance
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +97,10 @@ def make_fold_job(pack_path: Path, record: Record, cache: PartsCache, num_recycl
                       record=record.id)
         check(cancel)
         report(progress, 0, 0, "Writing PDB and mmCIF\u2026")
-        pdb, cif = to_pdb(result), to_mmcif(result, name=record.id)
-        return FoldOutcome(record, str(manifest.get("name", Path(pack_path).name)),
-                           str(manifest.get("scheme", "unknown")), result, pdb, cif, time.perf_counter() - t0)
+        name, scheme = str(manifest.get("name", Path(pack_path).name)), str(manifest.get("scheme", "unknown"))
+        provenance = Provenance.of_pack(pack_path, fold_method(result), name, scheme)
+        pdb, cif = with_provenance(to_pdb(result), to_mmcif(result, name=record.id), provenance)
+        return FoldOutcome(record, name, scheme, result, pdb, cif, time.perf_counter() - t0)
 
     return job
 

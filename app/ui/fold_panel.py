@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMes
                                QPushButton, QSizePolicy, QSplitter, QVBoxLayout, QWidget)
 
 from app.core.fasta import Record
+from app.core.outputs import safe_stem
 from app.ui import workers
 from app.ui.csv_export import write_atomic
 from app.ui.errors import show_error
@@ -32,6 +33,7 @@ class FoldPanel(QWidget):
     """Owns its worker; `record_provider()` gives the record to fold (None: the caller explained why)."""
 
     statusMessage = Signal(str, int)  # text, timeout in ms (0 = until replaced)
+    outcomeChanged = Signal(object)  # the FoldOutcome now shown
 
     def __init__(self, settings: QSettings, record_provider: Callable[[], Optional[Record]],
                  parent: QWidget | None = None, use_webengine: bool | None = None) -> None:
@@ -241,6 +243,7 @@ class FoldPanel(QWidget):
         self.show_structure(outcome.pdb, outcome.summary(), outcome.result.pae)
         self.statusMessage.emit(f"Folded {outcome.summary()}", 10_000)
         self._update_actions()
+        self.outcomeChanged.emit(outcome)
 
     def show_structure(self, pdb_text: str, summary: str, pae: np.ndarray | None = None) -> None:
         """Show any PDB text (pLDDT in B-factors) and an optional (L, L) PAE; used by folds and dev tools."""
@@ -264,7 +267,7 @@ class FoldPanel(QWidget):
         label, filters = FORMATS[kind]
         if path is None:
             last = Path(str(self.settings.value("paths/last_dir", str(Path.home()))))
-            name = f"{self.outcome.record.id}.{kind}".replace("/", "_")
+            name = f"{safe_stem(self.outcome.record.id)}.{kind}"  # sp|P0A7V0|X -> sp_P0A7V0_X
             path, _ = QFileDialog.getSaveFileName(self, f"Save structure as {label}", str(last / name), filters)
             if not path:
                 return None

@@ -8,7 +8,7 @@ from PySide6.QtCore import QPoint, QRectF, Qt, Signal, Slot
 from PySide6.QtGui import QColor, QFontMetrics, QImage, QMouseEvent, QPainter, QPen, QWheelEvent
 from PySide6.QtWidgets import QAbstractScrollArea, QWidget
 
-from app.ui.colormap import diverging_rgb, symmetric_limit
+from app.ui.colormap import diverging_rgb, scored_limit
 from app.ui.heatmap_geometry import N_AA, HeatmapGeometry, label_step
 from app.ui.mutations import AMINO_ACIDS, mutant_name
 
@@ -41,12 +41,13 @@ class HeatmapView(QAbstractScrollArea):
 
     # ---- data ---------------------------------------------------------------------------
     def set_scores(self, sequence: str, scores: np.ndarray, vmax: float | None = None) -> None:
-        """Show scores (L, 20) for sequence; vmax is the colour-scale half-width (auto if None)."""
+        """Show scores (L, 20) for sequence; vmax is the colour-scale half-width (auto if None:
+        `scored_limit`, from the scored cells). NaN cells (not scored) are grey."""
         scores = np.asarray(scores, dtype=np.float64)
         if scores.shape != (len(sequence), N_AA):
             raise ValueError(f"scores shape {scores.shape} != ({len(sequence)}, {N_AA})")
         self._sequence, self._scores = sequence, scores
-        self._vmax = vmax if vmax is not None else symmetric_limit(scores)
+        self._vmax = vmax if vmax is not None else scored_limit(sequence, scores)
         rgb = np.ascontiguousarray(diverging_rgb(scores.T, self._vmax))  # (20, L, 3)
         self._image = QImage(rgb.data, len(sequence), N_AA, 3 * len(sequence),
                              QImage.Format_RGB888).copy()  # copy: detach from the numpy buffer
@@ -143,6 +144,8 @@ class HeatmapView(QAbstractScrollArea):
         wt, mt = self._sequence[i], AMINO_ACIDS[j]
         if wt == mt:
             return f"{wt}{i + 1} (wild type)"
+        if not np.isfinite(self._scores[i, j]):
+            return f"{mutant_name(wt, i, mt)}  not scored (non-standard residue {wt})"
         return f"{mutant_name(wt, i, mt)}  score {self._scores[i, j]:+.3f}"
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802

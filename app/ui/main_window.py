@@ -61,7 +61,9 @@ class MainWindow(WindowFilesMixin, QMainWindow):
         self.progress.setVisible(False)
         self.results = ResultsPanel()
         self.fold_panel = FoldPanel(self.settings, self._checked_record)
-        self.results.residueClicked.connect(self.fold_panel.highlight_residue)
+        self.results.residueClicked.connect(self._on_residue_clicked)
+        self.fold_panel.outcomeChanged.connect(self._update_link)
+        self.editor.recordChanged.connect(self._on_record_changed)
         self.fold_panel.statusMessage.connect(self.statusBar().showMessage)
         self.score_button.clicked.connect(self.score)
         self.cancel_button.clicked.connect(self.cancel)
@@ -164,10 +166,10 @@ class MainWindow(WindowFilesMixin, QMainWindow):
 
     @Slot()
     def add_pack_folder(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Add model pack folder", self.last_dir())
+        path = QFileDialog.getExistingDirectory(self, "Add model pack folder", self.last_pack_dir())
         if not path:
             return
-        self.settings.setValue("paths/last_dir", path)
+        self.settings.setValue("paths/last_pack_dir", path)  # save dialogs keep the user's folder
         if self.fold_panel.add_folder(path):  # a folding pack goes to the structure panel
             self.fold_dock.show()
             return
@@ -240,10 +242,48 @@ class MainWindow(WindowFilesMixin, QMainWindow):
     @Slot(object)
     def _on_result(self, result: ScoreResult) -> None:
         self.result = result
-        self.results.set_scores(result.record.sequence, result.scores)
+        method = self.method.itemText(max(0, self.method.findData(result.method)))
+        self.results.set_scores(result.record.sequence, result.scores,
+                                f"Scores of {result.record.id} ({len(result.record)} aa) \u2014 "
+                                f"{method.lower()}, {result.pack_name}")
+        self._on_record_changed(self.editor.current_record())
+        self._update_link()
         self.statusBar().showMessage(
             f"Scored {len(self.results.model.substitutions())} substitutions of "
             f"{result.record.id} with {result.pack_name} in {result.seconds:.1f} s")
+
+    @Slot(object)
+    def _on_record_changed(self, record: Record | None) -> None:
+        """Label the scores as another record's once the editor shows a different one."""
+        if self.result is None:
+            return
+        same = record is not None and record.id == self.result.record.id and \
+            record.sequence == self.result.record.sequence
+        self.results.set_current_record(None if same else (record.id if record else "no valid record"))
+
+    def scores_linked_to_structure(self) -> bool:
+        """The heatmap marks residues in the 3D view only when both show the same sequence."""
+        outcome = self.fold_panel.outcome
+        return self.result is not None and outcome is not None and \
+            outcome.record.sequence == self.result.record.sequence
+
+    def _update_link(self, *_) -> None:
+        """Say on the results whether a click there marks the residue in the 3D view."""
+        outcome = self.fold_panel.outcome
+        if self.result is None or outcome is None:
+            self.results.set_link_text("", True)
+        elif self.scores_linked_to_structure():
+            self.results.set_link_text(f"\u21c4 Linked to the structure of {outcome.record.id} (same "
+                                       f"sequence): a click marks the residue in the 3D view.", True)
+        else:
+            self.results.set_link_text(f"Not linked: the structure is of {outcome.record.id} "
+                                       f"({len(outcome.record)} aa), these scores are of "
+                                       f"{self.result.record.id}. Fold this record to link them.", False)
+
+    @Slot(int)
+    def _on_residue_clicked(self, index0: int) -> None:
+        if self.scores_linked_to_structure():
+            self.fold_panel.highlight_residue(index0)
 
     @Slot(object)
     def _on_failed(self, exc: BaseException) -> None:

@@ -12,6 +12,8 @@ from app.ui.table_model import SCORE_COLUMN, MutationTableModel
 
 HOVER_HINT = "Hover a cell for its mutation and score; click to select a residue; " \
              "Ctrl+wheel zooms."
+NO_SCORES = "No scores yet: enter a sequence and press Score."
+STALE_STYLE = "color: #b00020;"
 
 
 class ResultsPanel(QWidget):
@@ -23,6 +25,13 @@ class ResultsPanel(QWidget):
         super().__init__(parent)
         self.heatmap = HeatmapView()
         self.colorbar = ColorBar()
+        self.title_label = QLabel(NO_SCORES)  # which record (and method, pack) the scores are of
+        self.title_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.title_label.setWordWrap(True)
+        self.link_label = QLabel()  # whether a click here also marks the residue in the 3D view
+        self.link_label.setWordWrap(True)
+        self.link_label.setVisible(False)
+        self._title = ""
         self.hover_label = QLabel(HOVER_HINT)
         self.hover_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.model = MutationTableModel(self)
@@ -60,6 +69,8 @@ class ResultsPanel(QWidget):
         top = QWidget()
         grid = QVBoxLayout(top)
         grid.setContentsMargins(0, 0, 0, 0)
+        grid.addWidget(self.title_label)
+        grid.addWidget(self.link_label)
         maps = QHBoxLayout()
         maps.addWidget(self.heatmap, 1)
         maps.addWidget(self.colorbar)
@@ -74,13 +85,37 @@ class ResultsPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.splitter)
 
-    def set_scores(self, sequence: str, scores: np.ndarray) -> None:
+    def set_scores(self, sequence: str, scores: np.ndarray, title: str = "") -> None:
+        """Show scores (L, 20); `title` names what they are of (record id, method, pack)."""
         self.heatmap.set_scores(sequence, scores)
         self.colorbar.set_vmax(self.heatmap.vmax())
         self.model.set_scores(sequence, scores)
         header = self.table.horizontalHeader()
         self.model.sort(header.sortIndicatorSection(), header.sortIndicatorOrder())
         self.hover_label.setText(HOVER_HINT)
+        self._title = title
+        self.set_current_record(None)
+
+    def title(self) -> str:
+        return self.title_label.text()
+
+    def set_current_record(self, other: str | None) -> None:
+        """Say the scores are not of the editor's record `other` (None: they are)."""
+        text = self._title or NO_SCORES
+        if self.model.not_scored:
+            k = sum(aa in "XBZUO" for aa in self.heatmap.sequence())
+            text += (f" \u2014 {k} non-standard residue(s) (X, B, Z, U, O): their "
+                     f"{self.model.not_scored} substitutions are not scored (grey, not ranked)")
+        if other is not None and self._title:
+            text = f"\u26a0 {text}. The editor now shows {other}: press Score to score it."
+        self.title_label.setText(text)
+        self.title_label.setStyleSheet(STALE_STYLE if other is not None and self._title else "")
+
+    def set_link_text(self, text: str, linked: bool) -> None:
+        """'' hides the link label; otherwise it says whether heatmap and structure are linked."""
+        self.link_label.setText(text)
+        self.link_label.setStyleSheet("" if linked else STALE_STYLE)
+        self.link_label.setVisible(bool(text))
 
     @Slot(str)
     def _on_hover_text(self, text: str) -> None:

@@ -12,6 +12,7 @@ import numpy as np
 from app.core.fasta import Record
 from app.core.jobs import CancelToken, Progress, check, report
 from app.core.pack import load_pack
+from app.core.provenance import Provenance
 from app.core.runtime import Esm2Runtime
 from app.core.scoring import score_matrix
 
@@ -35,6 +36,7 @@ class ScoreResult:
     pack_name: str
     scores: np.ndarray = field(repr=False)
     seconds: float
+    provenance: Provenance | None = None  # what the exported CSV's sidecar records
 
 
 class RuntimeCache:
@@ -69,6 +71,7 @@ def make_score_job(pack_path: Path, record: Record, method: str, cache: RuntimeC
         check(cancel)
         matrix = score_matrix(runtime, record.sequence, method, progress=progress, cancel=cancel)
         scores = np.asarray(matrix.scores, dtype=np.float64)  # (L, 20)
-        return ScoreResult(record, method, runtime.pack.name, scores, time.perf_counter() - t0)
+        provenance = Provenance.of_pack(runtime.pack.path, method, runtime.pack.name, runtime.pack.scheme)
+        return ScoreResult(record, method, runtime.pack.name, scores, time.perf_counter() - t0, provenance)
 
     return job

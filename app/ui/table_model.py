@@ -19,11 +19,16 @@ class MutationTableModel(QAbstractTableModel):
         super().__init__(parent)
         self._subs = substitutions("", np.zeros((0, 20)))
         self._order = np.zeros(0, dtype=np.int64)  # view row -> substitution row
+        self.not_scored = 0
 
     def set_scores(self, sequence: str, scores: np.ndarray) -> None:
-        """Replace the content; the initial order is by score, most damaging first."""
+        """Replace the content; the initial order is by score, most damaging first. Substitutions
+        that were not scored (NaN: non-standard wild type) are not rows; `not_scored` counts them."""
         self.beginResetModel()
-        self._subs = substitutions(sequence, scores)
+        subs = substitutions(sequence, scores)
+        keep = np.isfinite(subs.score)
+        self.not_scored = int((~keep).sum())
+        self._subs = Substitutions(subs.position0[keep], subs.wt[keep], subs.mt[keep], subs.score[keep])
         self._order = np.argsort(self._subs.score, kind="stable")
         self.endResetModel()
 

@@ -8,7 +8,9 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QFileDialog
 
 from app.core.fasta import FastaError, read_fasta_text
+from app.core.outputs import safe_stem
 from app.ui.csv_export import export_csv
+from app.ui.mutations import substitutions
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 FASTA_FILTER = "FASTA files (*.fasta *.fa *.faa *.fas *.txt);;All files (*)"
@@ -18,7 +20,11 @@ class WindowFilesMixin:
     """Needs `settings`, `editor`, `result`, `results`, `show_error` and `statusBar()` on the window."""
 
     def last_dir(self) -> str:
+        """The folder of the user's last opened or saved file (never a pack folder)."""
         return str(self.settings.value("paths/last_dir", str(Path.home())))
+
+    def last_pack_dir(self) -> str:
+        return str(self.settings.value("paths/last_pack_dir", self.last_dir()))
 
     def _remember_dir(self, path: str | Path) -> None:
         self.settings.setValue("paths/last_dir", str(Path(path).parent))
@@ -63,17 +69,18 @@ class WindowFilesMixin:
     def export_csv(self) -> None:
         if self.result is None:
             return
-        name = f"{self.result.record.id}_{self.result.method}.csv".replace("/", "_")
+        name = f"{safe_stem(self.result.record.id)}_{self.result.method}.csv"  # sp|P1|X -> sp_P1_X
         path, _ = QFileDialog.getSaveFileName(self, "Export scores as CSV",
                                               str(Path(self.last_dir()) / name),
                                               "CSV files (*.csv);;All files (*)")
         if not path:
             return
         try:
-            export_csv(path, self.results.model.substitutions(), self.result.record.id)
+            export_csv(path, substitutions(self.result.record.sequence, self.result.scores),
+                       self.result.record.id, self.result.provenance)
         except OSError as e:
             self.show_error("Export failed", f"{path}: {e}")
             return
         self._remember_dir(path)
         self.statusBar().showMessage(f"Exported {len(self.results.model.substitutions())} "
-                                     f"substitutions to {path}", 8000)
+                                     f"substitutions to {path} (provenance: {path}.json)", 8000)
