@@ -10,8 +10,10 @@ method at every ratio on the fp32 base, all scored through the app runtime: zero
 Spearman on the ProteinGym assay the checkpoint is named after (`<assay>_evo.pt`,
 `<assay>_supervised.pt`), logits SQNR against the torch fine-tune on held-out sequences
 (assets/calibration), delta pack size (every file, manifest included) and load time (load_pack
-with hashes + reconstruction + session, median of 3). DeltaDQ on a static int8 base (its
-calibrated activation ranges) is measured against an int8 pack calibrated on the fine-tune itself.
+with hashes + reconstruction + session, median of 3). Controls: a near-lossless delta (magnitude
+int8 at 2x) and exact fp32 packs of base + alpha x delta (--interpolate). DeltaDQ on quantized
+bases (--int8-schemes int8 dynamic-int8; --int8-only for just those rows): a static int8 base keeps
+its calibrated activation ranges, compared with a pack of the fine-tune quantized on its own.
 """
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ import logging
 import re
 import time
 from pathlib import Path
+
+import numpy as np
 
 from .common import emit, md_table, median, utc_now
 
@@ -60,7 +64,7 @@ def _delta(base_dir, base, ft, method, ratio, ladders, out: Path) -> dict | None
     return {"encode_s": round(time.perf_counter() - t, 1), "coded_ratio": round(16 * spec.coded_params / spec.code_bits, 2)}
 
 
-def bench_finetune(path: Path, base_fp32: Path, base_int8: Path | None, base_inits, args, calibration) -> dict:
+def bench_finetune(path: Path, base_fp32: Path, quantized: dict[str, Path], base_inits, args, calibration) -> dict:
     from exporter.delta_pack import base_weights
     from exporter.delta_verify import finetune_pack
     from exporter.loaders import load
@@ -83,8 +87,17 @@ def bench_finetune(path: Path, base_fp32: Path, base_int8: Path | None, base_ini
     row("base fp32", "-", None, _measure(base_fp32, refs, sequences, assay, args.threads))
     ft_pack = finetune_pack(ft, work / "ft_fp32")
     row("full fine-tune fp32", "-", None, _measure(ft_pack, refs, sequences, assay, args.threads))
+    for alpha in [] if args.int8_only else args.interpolate:  # control: exact base + alpha x delta
+        mixed = _interpolated(base_model_weights(args), ft, alpha)
+        row(f"control: base + {alpha:g} x delta (exact, fp32)", "-", None,
+            _measure(finetune_pack(mixed, work / f"interp_{alpha:g}"), refs, sequences, assay, args.threads))
+    if not args.int8_only:  # control: a near-lossless delta pack (int8 values of every entry)
+        out = work / "control_magnitude_2x"
+        made = _delta(base_fp32, base_inits, ft, "magnitude", 2, None, out)
+        row("control: delta on fp32, near-lossless", "magnitude", 2,
+            _measure(out, refs, sequences, assay, args.threads), made)
     ladders: dict = {}
-    for ratio in args.ratios:
+    for ratio in [] if args.int8_only else args.ratios:
         for method in args.methods:
             out = work / f"{method}_{ratio:g}x"
             made = _delta(base_fp32, base_inits, ft, method, ratio, ladders, out)
@@ -92,18 +105,43 @@ def bench_finetune(path: Path, base_fp32: Path, base_int8: Path | None, base_ini
                 row("delta on fp32", method, ratio, None, {"na": (made or {}).get("na", "n/a")})
                 continue
             row("delta on fp32", method, ratio, _measure(out, refs, sequences, assay, args.threads), made)
-    if base_int8 is not None:
-        row("base int8", "-", None, _measure(base_int8, refs, sequences, assay, args.threads))
-        ft_int8 = Exporter(ft, calibration, ExportOptions()).export("int8", work / "ft_int8").path
-        row("full fine-tune int8 (own calibration)", "-", None, _measure(ft_int8, refs, sequences, assay, args.threads))
-        int8_inits = base_weights(base_int8, str(args.base_model))
-        for ratio in (args.ratios[0], 64):
-            out = work / f"int8_deltadq_{ratio:g}x"
-            made = _delta(base_int8, int8_inits, ft, "deltadq", ratio, ladders, out)
-            row("delta on int8 (base ranges)", "deltadq", ratio,
+    for scheme, qbase in quantized.items():  # int8 bases: static keeps the base's calibrated ranges
+        ranges = " (base ranges)" if scheme == "int8" else " (run-time ranges)"
+        row(f"base {scheme}", "-", None, _measure(qbase, refs, sequences, assay, args.threads))
+        own = Exporter(ft, calibration, ExportOptions()).export(scheme, work / f"ft_{scheme}").path
+        row(f"full fine-tune {scheme}" + (" (own calibration)" if scheme == "int8" else ""), "-", None,
+            _measure(own, refs, sequences, assay, args.threads))
+        q_inits = base_weights(qbase, str(args.base_model))
+        for ratio in args.int8_ratios:
+            out = work / f"{scheme}_deltadq_{ratio:g}x"
+            made = _delta(qbase, q_inits, ft, "deltadq", ratio, ladders, out)
+            row(f"delta on {scheme}{ranges}", "deltadq", ratio,
                 _measure(out, refs, sequences, assay, args.threads) if made and "na" not in made else None, made)
     return {"finetune": path.name, "assay": assay_name, "n_mutants": len(assay.mutants),
             "heldout_sequences": len(sequences), "rows": rows}
+
+
+_BASE_WEIGHTS: dict = {}
+
+
+def base_model_weights(args):
+    """The base model's canonical weights (loaded once)."""
+    from exporter.loaders import load
+
+    if "w" not in _BASE_WEIGHTS:
+        _BASE_WEIGHTS["w"] = load(str(args.base_model)).weights
+    return _BASE_WEIGHTS["w"]
+
+
+def _interpolated(base_w, ft, alpha: float):
+    """A LoadedModel of base + alpha (ft - base), every parameter (no reference forward)."""
+    from dataclasses import replace
+
+    from exporter.loaders import LoadedModel
+
+    arrays = {k: (base_w.arrays[k] + alpha * (v - base_w.arrays[k])).astype(np.float32) if k in base_w.arrays else v
+              for k, v in ft.weights.arrays.items()}
+    return LoadedModel(replace(ft.weights, name=f"{ft.weights.name}_x{alpha:g}", arrays=arrays), reference=None)
 
 
 def _f(x, spec: str) -> str:
@@ -119,7 +157,8 @@ def _gain(r, base, ft):
 def report(results: list[dict], args, meta: dict) -> str:
     lines = [f"# Delta packs of real ESM-2 fine-tunes ({meta['created']})", "",
              f"Base model `{args.base_model}`; command `python -m bench.delta_packs --ratios "
-             f"{' '.join(f'{r:g}' for r in args.ratios)}`. Every number is measured through the app runtime "
+             f"{' '.join(f'{r:g}' for r in args.ratios)} --int8-schemes {' '.join(args.int8_schemes)}"
+             f"{' --int8-only' if args.int8_only else ''}`. Every number is measured through the app runtime "
              f"on the pack as written. Spearman: zero-shot wt-marginal on the assay the checkpoint is named after. "
              f"SQNR: residue logits vs the torch fine-tune on {args.sequences} held-out sequences "
              f"(assets/calibration). size: every file of the pack (delta.npz + manifest). load: load_pack "
@@ -193,7 +232,12 @@ def main(argv=None) -> None:
     ap.add_argument("--assays", type=Path, default=ASSAYS)
     ap.add_argument("--sequences", type=int, default=8)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--no-int8", action="store_true", help="skip the static int8 base")
+    ap.add_argument("--int8-schemes", nargs="*", default=["int8"], choices=["int8", "dynamic-int8"],
+                    help="quantized bases for DeltaDQ (default: static int8)")
+    ap.add_argument("--int8-ratios", nargs="*", type=float, default=[16, 64])
+    ap.add_argument("--int8-only", action="store_true", help="only the quantized-base rows (and the fp32 references)")
+    ap.add_argument("--interpolate", nargs="*", type=float, default=[0.5],
+                    help="controls: exact fp32 packs of base + alpha x delta (default 0.5)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/edgefold_bench_delta"))
     ap.add_argument("--md", type=Path)
     ap.add_argument("--json", type=Path)
@@ -203,15 +247,16 @@ def main(argv=None) -> None:
     if not paths:
         raise SystemExit("error: no fine-tuned checkpoints (give --finetuned or put *.pt in /work/runs/delta)")
     base = load(str(args.base_model))
+    _BASE_WEIGHTS["w"] = base.weights
     base_fp32 = Exporter(base, [], ExportOptions()).export("fp32", args.work / "base" / "fp32").path
     calibration = read_sequences(DEFAULT_CALIBRATION)
-    base_int8 = None if args.no_int8 else Exporter(base, calibration, ExportOptions()).export(
-        "int8", args.work / "base" / "int8").path
+    quantized = {s: Exporter(base, calibration, ExportOptions()).export(s, args.work / "base" / s).path
+                 for s in args.int8_schemes}
     base_inits = base_weights(base_fp32)
     results = []
     for p in paths:
         try:
-            results.append(bench_finetune(p, base_fp32, base_int8, base_inits, args, calibration))
+            results.append(bench_finetune(p, base_fp32, quantized, base_inits, args, calibration))
         except (ValueError, OSError) as e:  # an unreadable checkpoint or a missing assay: reported, not fatal
             log.warning("%s: skipped (%s)", p, e)
             results.append({"finetune": p.name, "skipped": str(e), "rows": []})

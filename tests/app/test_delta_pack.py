@@ -291,3 +291,19 @@ def test_picker_shows_the_assay_metric_when_recorded():
                                                              "base+delta": 0.4202}}}
     assert delta_metric(v) == "RASH Spearman 0.420 (fine-tune 0.413, base 0.403)"
     assert delta_metric({}) == "no task metric recorded"
+
+
+def test_app_cli_scores_with_a_delta_pack(delta_world, tmp_path, capsys):
+    from app.__main__ import main
+
+    fasta = tmp_path / "in.fasta"
+    fasta.write_text(">p\nMKTAYIAKQRQISFVKSHFSRQ\n")
+    out, out_ft = tmp_path / "delta.csv", tmp_path / "ft.csv"
+    assert main(["score", "--model", str(delta_world["dmag"]), "--fasta", str(fasta), "--out", str(out),
+                 "--threads", "1"]) == 0
+    assert main(["score", "--model", str(delta_world["ft_pack"]), "--fasta", str(fasta), "--out", str(out_ft),
+                 "--threads", "1"]) == 0
+    rows = [line.split(",") for line in out.read_text().splitlines()[1:]]
+    ft_rows = [line.split(",") for line in out_ft.read_text().splitlines()[1:]]
+    assert len(rows) == 22 * 19 and [r[1] for r in rows] == [r[1] for r in ft_rows]
+    np.testing.assert_allclose([float(r[2]) for r in rows], [float(r[2]) for r in ft_rows], atol=2e-2)
