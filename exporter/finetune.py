@@ -173,6 +173,36 @@ def _finish(out: Path, model, args, history: list[dict], provenance: dict, summa
     out.with_suffix(".json").write_text(json.dumps({"summary": summary, "history": history}, indent=2))
 
 
+def train_loop(opt, loss_fn, evaluate, args, initial: dict | None = None) -> tuple[list[dict], int, float]:
+    """(history, steps, training minutes) of the time-budgeted loop both modes share: warm-up then
+    cosine over `args.minutes` of training time (exporter.train.learning_rate, each param group to its
+    own "peak"), gradients clipped to norm 1, `evaluate(step, loss)` at the start (unless `initial`
+    is given), every `args.eval_every_minutes` of training (0: never) and at the end."""
+    history, step, running = [initial if initial is not None else evaluate(0, None)], 0, 0.0
+    budget, clock, last_eval = args.minutes * 60.0, TrainClock(), 0.0
+    params = [p for group in opt.param_groups for p in group["params"]]
+    while clock.elapsed() < budget and (args.max_steps is None or step < args.max_steps):
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(step, clock.elapsed(), budget, group["peak"], args.warmup)
+        loss = loss_fn()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        step += 1
+        running = 0.95 * running + 0.05 * loss.item() if step > 1 else loss.item()
+        if step % args.log_every == 0:
+            log.info("%s step %d  loss %.4f  lr %.2e  %.1f min", args.mode, step, running,
+                     opt.param_groups[0]["lr"], clock.elapsed() / 60)
+        if args.eval_every_minutes and clock.elapsed() - last_eval > args.eval_every_minutes * 60:
+            with clock.pause():
+                history.append(evaluate(step, running))
+            last_eval = clock.elapsed()
+    with clock.pause():
+        history.append(evaluate(step, running))
+    return history, step, clock.elapsed() / 60
+
+
 def evo(args) -> dict:
     """Continued masked-LM training on the homologs of `args.data`."""
     out, start = Path(args.out), time.time()
@@ -200,31 +230,11 @@ def evo(args) -> dict:
         log.info("evo %s", row)
         return row
 
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
-    history, step, running = [evaluate(0, None)], 0, 0.0
-    budget, clock, last_eval = args.minutes * 60.0, TrainClock(), 0.0
-    while clock.elapsed() < budget and (args.max_steps is None or step < args.max_steps):
-        for group in opt.param_groups:
-            group["lr"] = learning_rate(step, clock.elapsed(), budget, args.lr, args.warmup)
-        loss = masked_lm_loss(model, *batches.batch())
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        step += 1
-        running = 0.95 * running + 0.05 * loss.item() if step > 1 else loss.item()
-        if step % args.log_every == 0:
-            log.info("evo step %d  loss %.3f  lr %.2e  %.1f min", step, running, opt.param_groups[0]["lr"],
-                     clock.elapsed() / 60)
-        if clock.elapsed() - last_eval > args.eval_every_minutes * 60:
-            with clock.pause():
-                history.append(evaluate(step, running))
-            last_eval = clock.elapsed()
-    with clock.pause():
-        history.append(evaluate(step, running))
+    opt = torch.optim.AdamW([{"params": list(model.parameters()), "peak": args.lr}], lr=args.lr,
+                            weight_decay=0.01, betas=(0.9, 0.98))
+    history, step, minutes = train_loop(opt, lambda: masked_lm_loss(model.train(), *batches.batch()), evaluate, args)
     provenance["finetune"] = {"mode": "evo", "data": str(args.data), "data_sha256": _sha256(args.data),
-                              "n_train": len(train), "n_val": len(val), "steps": step,
-                              "minutes": round(clock.elapsed() / 60, 2)}
+                              "n_train": len(train), "n_val": len(val), "steps": step, "minutes": round(minutes, 2)}
     summary = {**provenance["finetune"], "init": args.init, "initial": history[0], "final": history[-1],
                "seconds_total": round(time.time() - start, 1)}
     _finish(out, model, args, history, provenance, summary)
@@ -260,32 +270,17 @@ def supervised(args) -> dict:
     groups = [{"params": list(model.parameters()), "peak": args.lr, "weight_decay": 0.01},
               {"params": list(head.parameters()), "peak": args.head_lr, "weight_decay": 0.0}]
     opt = torch.optim.AdamW(groups, lr=args.lr)
-    history, step, running = [{"step": 0, "minutes": 0.0, "base_wt_marginal_test_spearman": base}], 0, 0.0
-    budget, clock, last_eval = args.minutes * 60.0, TrainClock(), 0.0
-    while clock.elapsed() < budget and (args.max_steps is None or step < args.max_steps):
-        model.train()
-        for group in opt.param_groups:
-            group["lr"] = learning_rate(step, clock.elapsed(), budget, group["peak"], args.warmup)
+
+    def loss_fn() -> torch.Tensor:
         pick = rng.integers(0, len(train_rows), args.batch_size)
-        loss = torch.nn.functional.mse_loss(head(*variant_features(model, alphabet, assay, list(train_rows[pick]))),
-                                            target[pick].to(args.device))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(list(model.parameters()) + list(head.parameters()), 1.0)
-        opt.step()
-        step += 1
-        running = 0.95 * running + 0.05 * loss.item() if step > 1 else loss.item()
-        if step % args.log_every == 0:
-            log.info("supervised step %d  mse %.3f  %.1f min", step, running, clock.elapsed() / 60)
-        if args.eval_every_minutes and clock.elapsed() - last_eval > args.eval_every_minutes * 60:
-            with clock.pause():
-                history.append(evaluate(step, running))
-            last_eval = clock.elapsed()
-    with clock.pause():
-        history.append(evaluate(step, running))
+        pred = head(*variant_features(model.train(), alphabet, assay, list(train_rows[pick])))
+        return torch.nn.functional.mse_loss(pred, target[pick].to(pred.device))
+
+    initial = {"step": 0, "wall_minutes": 0.0, "base_wt_marginal_test_spearman": base}
+    history, step, minutes = train_loop(opt, loss_fn, evaluate, args, initial)
     record = {**asdict(split), "n_train": len(train_rows), "n_test": len(test_rows)}
     provenance["finetune"] = {"mode": "supervised", "assay": assay.name, "assay_sha256": _sha256(args.assay),
-                              "steps": step, "minutes": round(clock.elapsed() / 60, 2),
+                              "steps": step, "minutes": round(minutes, 2),
                               "test_spearman": history[-1]["test_spearman"], "features": head.FEATURES,
                               "base_wt_marginal_test_spearman": base}
     summary = {**provenance["finetune"], "init": args.init, "n_train": len(train_rows), "n_test": len(test_rows),
@@ -315,10 +310,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     s.add_argument("--head-lr", type=float, default=2e-3)
     s.add_argument("--eval-every-minutes", type=float, default=0.0,
                    help="also score the held-out positions every N minutes (0: only at the end)")
-    for q, lr, batch, warmup in ((e, 1e-4, 8, 20), (s, 5e-5, 16, 5)):
+    for q, lr, batch, warmup in ((e, 3e-4, 8, 20), (s, 5e-5, 16, 5)):
         q.add_argument("--init", required=True, help="any MODEL `python -m exporter` takes")
         q.add_argument("--out", required=True, help="checkpoint (.pt); a .json log is written beside it")
-        q.add_argument("--minutes", type=float, default=10.0, help="wall-clock budget (cosine schedule over it)")
+        q.add_argument("--minutes", type=float, default=10.0,
+                       help="training budget in wall-clock minutes, evaluations excluded (cosine schedule over it)")
         q.add_argument("--max-steps", type=int, default=None)
         q.add_argument("--lr", type=float, default=lr, help="peak learning rate of the encoder")
         q.add_argument("--batch-size", type=int, default=batch)
