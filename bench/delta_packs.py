@@ -29,7 +29,8 @@ import numpy as np
 from .common import emit, md_table, median, utc_now
 
 log = logging.getLogger("bench.delta_packs")
-METHODS = ("deltadq", "deltadq_flat", "magnitude", "bitdelta", "uniform4", "lowrank")
+METHODS = ("deltadq", "deltadq_calib", "deltadq_flat", "magnitude", "bitdelta", "uniform4", "lowrank")
+CALIB: dict = {}  # {"inputs": {weight: (rows, in)}}: the base's real Linear inputs, for deltadq_calib
 ASSAYS = Path("/work/shared/data/proteingym/assays")
 SUFFIX = re.compile(r"_(evo|supervised)$")
 
@@ -53,11 +54,12 @@ def _delta(base_dir, base, ft, method, ratio, ladders, out: Path) -> dict | None
     from exporter.delta_pack import build_spec, write_delta_pack
     from quant.delta_errors import DeltaBudgetError
 
-    flat = method == "deltadq_flat"
+    flat, calib = method == "deltadq_flat", method == "deltadq_calib"
     t = time.perf_counter()
     try:
-        spec = build_spec(base_dir, ft, "deltadq" if flat else method, ratio, ladders=ladders, base=base,
-                          allocate=not flat)
+        spec = build_spec(base_dir, ft, "deltadq" if flat or calib else method, ratio,
+                          ladders=ladders.setdefault("calib" if calib else "plain", {}), base=base,
+                          allocate=not flat, calib=CALIB["inputs"] if calib else None)
     except DeltaBudgetError as e:
         return {"na": str(e)}
     write_delta_pack(out, spec)
@@ -93,7 +95,7 @@ def bench_finetune(path: Path, base_fp32: Path, quantized: dict[str, Path], base
             _measure(finetune_pack(mixed, work / f"interp_{alpha:g}"), refs, sequences, assay, args.threads))
     if not args.int8_only:  # control: a near-lossless delta pack (int8 values of every entry)
         out = work / "control_magnitude_2x"
-        made = _delta(base_fp32, base_inits, ft, "magnitude", 2, None, out)
+        made = _delta(base_fp32, base_inits, ft, "magnitude", 2, {}, out)
         row("control: delta on fp32, near-lossless", "magnitude", 2,
             _measure(out, refs, sequences, assay, args.threads), made)
     ladders: dict = {}
@@ -166,6 +168,8 @@ def report(results: list[dict], args, meta: dict) -> str:
              f"{args.threads} thread(s). gain: (rho - rho_base) / (rho_ft - rho_base). ratio: the requested "
              f"compression of the Linear deltas vs fp16 (`coded` = reached); the fp16 dense deltas (biases, "
              f"LayerNorms, embeddings) are in the size. deltadq = quant.delta_alloc's model-level allocation, "
+             f"deltadq_calib = the same fitted to x @ delta on the base's real Linear inputs "
+             f"({args.calib_sequences} calibration sequences, `--calibrate`), "
              f"deltadq_flat = every matrix at the ratio; n/a = the codec cannot reach that ratio.", ""]
     for res in results:
         rows = res["rows"]
@@ -235,6 +239,7 @@ def main(argv=None) -> None:
     ap.add_argument("--int8-schemes", nargs="*", default=["int8"], choices=["int8", "dynamic-int8"],
                     help="quantized bases for DeltaDQ (default: static int8)")
     ap.add_argument("--int8-ratios", nargs="*", type=float, default=[16, 64])
+    ap.add_argument("--calib-sequences", type=int, default=16, help="deltadq_calib: calibration sequences (16)")
     ap.add_argument("--int8-only", action="store_true", help="only the quantized-base rows (and the fp32 references)")
     ap.add_argument("--interpolate", nargs="*", type=float, default=[0.5],
                     help="controls: exact fp32 packs of base + alpha x delta (default 0.5)")
@@ -253,6 +258,13 @@ def main(argv=None) -> None:
     quantized = {s: Exporter(base, calibration, ExportOptions()).export(s, args.work / "base" / s).path
                  for s in args.int8_schemes}
     base_inits = base_weights(base_fp32)
+    if "deltadq_calib" in args.methods:
+        from exporter.delta_calib import base_float_model, linear_inputs
+        from exporter.delta_pack import CODED
+        from exporter.sequences import stratified
+
+        CALIB["inputs"] = linear_inputs(base_float_model(base_fp32), [n for n in base_inits[0] if CODED.match(n)],
+                                        stratified(calibration, args.calib_sequences, 256), threads=args.threads)
     results = []
     for p in paths:
         try:

@@ -2,7 +2,7 @@
 
     python -m exporter delta --base BASE_PACK --finetuned FT --ratio 16 --out DIR
         [--method deltadq|magnitude|bitdelta|uniform4|lowrank] [--base-model FLOAT_BASE]
-        [--assay ASSAY.csv.gz] [--heldout FASTA] [--sequences N]
+        [--assay ASSAY.csv.gz] [--heldout FASTA] [--sequences N] [--calibrate N]
 """
 from __future__ import annotations
 
@@ -28,6 +28,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--assay", type=Path, help="ProteinGym assay (.csv.gz): record zero-shot Spearman")
     ap.add_argument("--heldout", type=Path, help="held-out FASTA for the logits SQNR (default: assets/calibration)")
     ap.add_argument("--sequences", type=int, default=8, help="held-out sequences for the SQNR (8)")
+    ap.add_argument("--calibrate", type=int, default=0, metavar="N",
+                    help="DeltaDQ: fit codes to x @ delta on the base's real Linear inputs from N calibration "
+                         "sequences (assets/calibration; 0: to the delta itself, the default)")
     ap.add_argument("--threads", type=int)
     ap.add_argument("-v", "--verbose", action="store_true")
     return ap.parse_args(argv)
@@ -38,13 +41,24 @@ def run(args: argparse.Namespace) -> int:
     from .loaders import load
     from .pack import check_replaceable
     from .proteingym import read_assay
-    from .sequences import DEFAULT_HELDOUT, read_sequences, stratified
+    from .sequences import DEFAULT_CALIBRATION, DEFAULT_HELDOUT, read_sequences, stratified
 
     check_replaceable(args.out)
     finetuned = load(args.finetuned)
     assay = read_assay(args.assay) if args.assay else None
     sequences = stratified(read_sequences(args.heldout or DEFAULT_HELDOUT), args.sequences, 256)
-    spec = build_spec(args.base, finetuned, args.method, args.ratio, args.base_model)
+    calib = None
+    if args.calibrate and args.method == "deltadq":
+        from .delta_calib import base_float_model, linear_inputs
+        from .delta_pack import CODED, base_weights
+
+        names = [n for n in base_weights(args.base, args.base_model)[0] if CODED.match(n)]
+        calib_seqs = stratified(read_sequences(DEFAULT_CALIBRATION), args.calibrate, 256)
+        calib = linear_inputs(base_float_model(args.base, args.base_model), names, calib_seqs, threads=args.threads)
+    spec = build_spec(args.base, finetuned, args.method, args.ratio, args.base_model, calib=calib)
+    if calib is not None:
+        spec.calibration = {"source": DEFAULT_CALIBRATION.name, "n_sequences": len(calib_seqs),
+                            "rows_per_matrix": int(next(iter(calib.values())).shape[0])}
     result: dict = {}
 
     def inspect(staged: Path) -> dict:

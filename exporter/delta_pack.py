@@ -124,12 +124,15 @@ Ladders = dict  # {matrix name: quant.delta_alloc ladder}, reusable across ratio
 
 
 def encode_matrices(coded: dict[str, np.ndarray], method: str, ratio: float, ladders: Optional[Ladders] = None,
-                    allocate: bool = True) -> tuple[dict[str, np.ndarray], dict[str, dict], int]:
+                    allocate: bool = True, calib: Optional[dict[str, np.ndarray]] = None
+                    ) -> tuple[dict[str, np.ndarray], dict[str, dict], int]:
     """(npz arrays under `<name>.` prefixes, manifest `matrices` entries, code bits) at `ratio`.
 
     deltadq with `allocate`: quant.delta_alloc's model-level allocation (one budget for all
     matrices, per-matrix ratios from a ladder); else every matrix at `ratio`. Codes are of the
-    (out, in) delta, i.e. the transpose of the graph's (in, out) `weight_t`.
+    (out, in) delta, i.e. the transpose of the graph's (in, out) `weight_t`. `calib` ({name: (rows,
+    in) inputs}, exporter.delta_calib): DeltaDQ's search and allocation minimise the error of
+    x @ delta^T on them instead of the delta's Frobenius error (a ladder cache must match).
     """
     from quant.delta import code_bits, code_to_arrays
     from quant.delta_codecs import CODECS
@@ -144,10 +147,10 @@ def encode_matrices(coded: dict[str, np.ndarray], method: str, ratio: float, lad
         if ladders is not None:
             missing = [n for n in oi if n not in ladders]
             for n in missing:
-                ladders[n] = ladder(oi[n])
+                ladders[n] = ladder(oi[n], calib_inputs=None if calib is None else calib[n])
             lad = ladders
         else:
-            lad = {n: ladder(d) for n, d in oi.items()}
+            lad = {n: ladder(d, calib_inputs=None if calib is None else calib[n]) for n, d in oi.items()}
         codes = alloc({n: lad[n] for n in oi}, {n: d.size for n, d in oi.items()}, ratio)
         for n, code in codes.items():
             arrays.update(code_to_arrays(code, n))
@@ -157,7 +160,8 @@ def encode_matrices(coded: dict[str, np.ndarray], method: str, ratio: float, lad
     codec_name, app_name = CODEC_OF[method]
     codec = CODECS[codec_name]
     for n, d in oi.items():
-        code = codec.encode(d, ratio)
+        code = codec.encode(d, ratio, calib_inputs=calib[n]) if calib is not None and method == "deltadq" \
+            else codec.encode(d, ratio)
         if method == "deltadq":
             arrays.update(code_to_arrays(code, n))
         else:
@@ -192,6 +196,7 @@ class DeltaSpec:
     base_source: str
     source: Optional[dict] = None
     notes: list[str] = field(default_factory=list)
+    calibration: Optional[dict] = None  # DeltaDQ fitted to x @ delta on these inputs (delta.calibration)
 
 
 def base_record(base_dir: Path, out_dir: Path) -> dict:
@@ -213,7 +218,7 @@ def delta_manifest(spec: DeltaSpec, out_dir: Path) -> dict:
                       *spec.notes],
             KEY: {"base": base_record(spec.base_dir, out_dir), "file": DELTA_FILE, "method": spec.method,
                   "ratio": spec.ratio, "coded_ratio": round(ach, 3) if ach else None,
-                  "matrices": spec.matrices, "dense": spec.dense,
+                  "calibration": spec.calibration, "matrices": spec.matrices, "dense": spec.dense,
                   "params": {"coded": spec.coded_params, "dense": spec.dense_params},
                   "bytes": {"codes": spec.code_bits // 8, "fp16_delta": 2 * (spec.coded_params + spec.dense_params)}}}
 
@@ -259,7 +264,7 @@ def write_delta_pack(out_dir: Path, spec: DeltaSpec,
 
 def build_spec(base_dir: Path, finetuned, method: str, ratio: float, base_model: Optional[str] = None,
                ladders: Optional[Ladders] = None, base: Optional[tuple[dict, str]] = None,
-               allocate: bool = True) -> DeltaSpec:
+               allocate: bool = True, calib: Optional[dict[str, np.ndarray]] = None) -> DeltaSpec:
     """Deltas of `finetuned` (a LoadedModel) against the base pack, coded at `ratio` (deltadq: with
     quant.delta_alloc's allocation unless not `allocate`); `base` = base_weights() computed already."""
     base_inits, where = base if base is not None else base_weights(Path(base_dir), base_model)
@@ -267,7 +272,7 @@ def build_spec(base_dir: Path, finetuned, method: str, ratio: float, base_model:
     deltas = compute_deltas(base_inits, ft_inits)
     if not deltas.coded:
         raise DeltaExportError(f"{finetuned.weights.name}: no Linear weight differs from base {base_dir}")
-    arrays, matrices, bits = encode_matrices(deltas.coded, method, ratio, ladders, allocate)
+    arrays, matrices, bits = encode_matrices(deltas.coded, method, ratio, ladders, allocate, calib)
     dense_arrays, dense_shapes = encode_dense(deltas.dense)
     src = finetuned.weights.source
     source = file_provenance(src) if src and Path(src).exists() else ({"name": src} if src else None)

@@ -110,3 +110,16 @@ def test_spec_sizes_count_every_byte(world):
     spec = build_spec(world["fp32"], load(str(world["ft"])), "deltadq", 32)
     assert 8 * sum(a.nbytes for k, a in spec.arrays.items() if not k.startswith("dense.")) == spec.code_bits
     assert spec.code_bits <= 16 * spec.coded_params / 32
+
+
+def test_calibrated_deltadq_fits_the_base_linear_inputs(world):
+    from exporter.delta_calib import base_float_model, linear_inputs
+
+    names = ["layers.0.fc1.weight_t", "layers.1.fc2.weight_t", "lm_head.dense.weight_t"]
+    x = linear_inputs(base_float_model(world["fp32"]), names, testing.TINY_CALIBRATION[:2], max_rows=16)
+    assert {n: a.shape for n, a in x.items()} == {names[0]: (16, 32), names[1]: (16, 128), names[2]: (16, 32)}
+    out = world["root"] / "d_calib"
+    assert main(["delta", "--base", str(world["fp32"]), "--finetuned", str(world["ft"]), "--ratio", "16",
+                 "--out", str(out), "--calibrate", "3", "--sequences", "1", "--threads", "1"]) == 0
+    d = json.loads((out / "manifest.json").read_text())["delta"]
+    assert d["calibration"]["n_sequences"] == 3 and d["bytes"]["codes"] * 8 <= d["params"]["coded"]
