@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
-from PySide6.QtCore import QSettings, Qt, QThreadPool, Signal, Slot
+from PySide6.QtCore import QSettings, QSize, Qt, QThreadPool, Signal, Slot
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMessageBox, QProgressBar,
                                QPushButton, QSizePolicy, QSplitter, QVBoxLayout, QWidget)
 
@@ -85,6 +85,8 @@ class FoldPanel(QWidget):
         top.addWidget(self.fold_button)
         top.addWidget(self.cancel_button)
         top.addWidget(self.progress)
+        top.addWidget(self.save_pdb_button)  # one row of controls: the dock fits a 768-pixel screen
+        top.addWidget(self.save_cif_button)
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
@@ -95,15 +97,16 @@ class FoldPanel(QWidget):
         self.splitter.addWidget(right)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
-        bottom = QHBoxLayout()
-        bottom.addWidget(self.save_pdb_button)
-        bottom.addWidget(self.save_cif_button)
-        bottom.addStretch(1)
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 2, 4, 2)
+        layout.setSpacing(2)
         layout.addLayout(top)
         layout.addWidget(self.summary)
         layout.addWidget(self.splitter, 1)
-        layout.addLayout(bottom)
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        """A short first height, so the results keep >= 8 table rows on a 768-pixel screen."""
+        return QSize(super().sizeHint().width(), self.minimumSizeHint().height())
 
     # ---- packs --------------------------------------------------------------------------
     def _extra_folders(self) -> list[str]:

@@ -14,7 +14,8 @@ from app.ui.mutations import AMINO_ACIDS, mutant_name
 
 MIN_CELL, MAX_CELL, DEFAULT_CELL = 0.2, 48.0, 14.0
 FIT_MAX_CELL = 28.0  # widest automatic column when a short sequence is shown
-MIN_ROW, MAX_ROW = 12.0, 28.0
+MIN_ROW, MAX_ROW = 8.0, 28.0  # below 8 px the 20 rows scroll vertically
+MIN_HEIGHT = 160  # fits a 1366 x 768 laptop screen; shorter than 20 rows at MIN_ROW, it scrolls
 
 
 class HeatmapView(QAbstractScrollArea):
@@ -35,7 +36,7 @@ class HeatmapView(QAbstractScrollArea):
         self._selected: int | None = None
         self.viewport().setMouseTracking(True)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOn)
-        self.setMinimumHeight(int(MIN_ROW * N_AA) + 60)
+        self.setMinimumHeight(MIN_HEIGHT)
         self.horizontalScrollBar().valueChanged.connect(self.viewport().update)
         self.verticalScrollBar().valueChanged.connect(self.viewport().update)
 

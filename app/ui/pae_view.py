@@ -54,7 +54,7 @@ class PaeView(QWidget):
         bar = np.ascontiguousarray(pae_rgb(np.linspace(0.0, PAE_MAX, 256)[:, None]))  # (256, 1, 3)
         self._bar = QImage(bar.data, 1, 256, 3, QImage.Format_RGB888).copy()
         self.setMouseTracking(True)
-        self.setMinimumSize(200, 180)
+        self.setMinimumSize(200, 100)  # the Structure dock must fit a 768-pixel screen
         self.setToolTip("Predicted aligned error: expected position error (\u00c5) at the column "
                         "residue when the structure is aligned on the row residue.\n"
                         "Dark green: confident relative position; white: \u2265 30 \u00c5.")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QModelIndex, Qt, Signal, Slot
-from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QSplitter,
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QSizePolicy, QSplitter,
                                QTableView, QToolButton, QVBoxLayout, QWidget)
 
 from app.ui.colorbar import ColorBar
@@ -27,7 +27,7 @@ class ResultsPanel(QWidget):
         self.colorbar = ColorBar()
         self.title_label = QLabel(NO_SCORES)  # which record (and method, pack) the scores are of
         self.title_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        self.title_label.setWordWrap(True)
+        self.title_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)  # one line, clipped
         self.link_label = QLabel()  # whether a click here also marks the residue in the 3D view
         self.link_label.setWordWrap(True)
         self.link_label.setVisible(False)
@@ -46,7 +46,7 @@ class ResultsPanel(QWidget):
         header.setSectionResizeMode(QHeaderView.Stretch)
         for column in (1, 2, 3):  # position, wt, mt: narrow
             header.setSectionResizeMode(column, QHeaderView.ResizeToContents)
-        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 4)
         self.table.clicked.connect(self._on_table_clicked)
         self.heatmap.hoverTextChanged.connect(self._on_hover_text)
         self.heatmap.residueClicked.connect(self.residueClicked)
@@ -54,6 +54,7 @@ class ResultsPanel(QWidget):
 
     def _zoom_buttons(self) -> QHBoxLayout:
         row = QHBoxLayout()
+        row.addWidget(self.title_label, 2)  # one row for what the scores are of and the zoom: 768-px screens
         for text, tip, slot in (("\u2212", "Zoom out (Ctrl+-)", self.heatmap.zoom_out),
                                 ("+", "Zoom in (Ctrl++)", self.heatmap.zoom_in),
                                 ("Fit", "Fit the whole sequence (Ctrl+0)", self.heatmap.zoom_to_fit)):
@@ -69,7 +70,6 @@ class ResultsPanel(QWidget):
         top = QWidget()
         grid = QVBoxLayout(top)
         grid.setContentsMargins(0, 0, 0, 0)
-        grid.addWidget(self.title_label)
         grid.addWidget(self.link_label)
         maps = QHBoxLayout()
         maps.addWidget(self.heatmap, 1)
@@ -109,6 +109,7 @@ class ResultsPanel(QWidget):
         if other is not None and self._title:
             text = f"\u26a0 {text}. The editor now shows {other}: press Score to score it."
         self.title_label.setText(text)
+        self.title_label.setToolTip(text)
         self.title_label.setStyleSheet(STALE_STYLE if other is not None and self._title else "")
 
     def set_link_text(self, text: str, linked: bool) -> None:
