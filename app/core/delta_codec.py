@@ -59,8 +59,10 @@ def read_bits(stream: np.ndarray, width: int, count: int) -> np.ndarray:
     if stream.size * 8 < width * count:
         raise DeltaCodecError(f"a {width}-bit stream of {count} values needs {math.ceil(width * count / 8)} "
                               f"bytes, got {stream.size}")
-    bits = np.unpackbits(stream, count=width * count).reshape(count, width).astype(np.int64)
-    return bits @ (np.int64(1) << np.arange(width - 1, -1, -1, dtype=np.int64))
+    bits = np.unpackbits(stream, count=width * count)
+    if width == 1:  # the common DeltaDQ code: one bit a survivor
+        return bits.astype(np.int64)
+    return bits.reshape(count, width).astype(np.int64) @ (np.int64(1) << np.arange(width - 1, -1, -1, dtype=np.int64))
 
 
 def _get(arrays: Mapping[str, np.ndarray], prefix: str, key: str) -> np.ndarray:
@@ -94,8 +96,11 @@ def decode_deltadq(arrays: Mapping[str, np.ndarray], prefix: str = "") -> np.nda
     s = np.asarray(_get(arrays, prefix, "scale"), dtype=np.float32).reshape(1)
     if has_rel:
         s = _rel_scale(s, _get(arrays, prefix, "rel"))
+    values = u.reshape(rows, -1) * s.reshape(-1, 1)
+    if k == g:  # nothing dropped: every entry survives in row-major order, no mask to draw
+        return values.reshape(rows, cols)
     out = np.zeros((rows, cols), dtype=np.float32)
-    out[keep_mask(rows, cols, g, k, seed)] = (u.reshape(rows, -1) * s.reshape(-1, 1)).ravel()
+    out[keep_mask(rows, cols, g, k, seed)] = values.ravel()
     return out
 
 

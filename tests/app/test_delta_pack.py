@@ -28,9 +28,12 @@ def test_app_deltadq_decoder_equals_quant(seed):
     rng = np.random.default_rng(seed)
     d = (rng.normal(size=(48, 256)) * 10.0 ** rng.uniform(-5, -2)).astype(np.float32)
     for ratio, kw in ((6, {}), (16, {"bits": 3, "parts": 2}), (32, {"bits": 2, "row_scales": True}),
-                      (8, {"bits": 6, "parts": 3, "group_size": 16, "seed": 12345 + seed})):
+                      (8, {"bits": 6, "parts": 3, "group_size": 16, "seed": 12345 + seed}),
+                      (15, {"bits": 1, "group_size": 64})):                  # k == g: nothing dropped
         code = quant_delta.encode_delta(d, ratio, **kw)
         arrays = quant_delta.code_to_arrays(code, "m")
+        if kw.get("group_size") == 64:
+            assert code.keep == code.group_size
         np.testing.assert_array_equal(delta_codec.decode("deltadq", arrays, "m"),
                                       quant_delta.decode_arrays(arrays, "m"))
 
