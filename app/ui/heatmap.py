@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PySide6.QtCore import QPoint, QRectF, Qt, Signal, Slot
+from PySide6.QtCore import QPoint, QRectF, QSize, Qt, Signal, Slot
 from PySide6.QtGui import QColor, QFontMetrics, QImage, QMouseEvent, QPainter, QPen, QWheelEvent
 from PySide6.QtWidgets import QAbstractScrollArea, QWidget
 
@@ -39,6 +39,12 @@ class HeatmapView(QAbstractScrollArea):
         self.setMinimumHeight(MIN_HEIGHT)
         self.horizontalScrollBar().valueChanged.connect(self.viewport().update)
         self.verticalScrollBar().valueChanged.connect(self.viewport().update)
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        """Tall enough for the 20 amino-acid rows at MIN_ROW with the gutters and scroll bar."""
+        fm = QFontMetrics(self.font())
+        frame = 2 * self.frameWidth() + self.horizontalScrollBar().sizeHint().height()
+        return QSize(400, max(MIN_HEIGHT, int(2 * fm.height() + 8 + N_AA * MIN_ROW) + frame + 2))
 
     # ---- data ---------------------------------------------------------------------------
     def set_scores(self, sequence: str, scores: np.ndarray, vmax: float | None = None) -> None:

@@ -128,6 +128,8 @@ class MainWindow(WindowFilesMixin, QMainWindow):
         self.splitter.setStretchFactor(1, 3)
         central = QWidget()
         layout = QVBoxLayout(central)
+        layout.setContentsMargins(6, 4, 6, 2)  # every pixel counts on a 768-pixel screen
+        layout.setSpacing(4)
         layout.addLayout(controls)
         layout.addWidget(self.splitter, 1)
         self.setCentralWidget(central)
@@ -244,7 +246,7 @@ class MainWindow(WindowFilesMixin, QMainWindow):
         self.result = result
         method = self.method.itemText(max(0, self.method.findData(result.method)))
         self.results.set_scores(result.record.sequence, result.scores,
-                                f"Scores of {result.record.id} ({len(result.record)} aa) \u2014 "
+                                f"Scores of {result.record.id} ({len(result.record)} aa)",
                                 f"{method.lower()}, {result.pack_name}")
         self._on_record_changed(self.editor.current_record())
         self._update_link()

@@ -29,9 +29,9 @@ class ResultsPanel(QWidget):
         self.title_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.title_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)  # one line, clipped
         self.link_label = QLabel()  # whether a click here also marks the residue in the 3D view
-        self.link_label.setWordWrap(True)
+        self.link_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)  # one line, clipped
         self.link_label.setVisible(False)
-        self._title = ""
+        self._title = self._detail = ""
         self.hover_label = QLabel(HOVER_HINT)
         self.hover_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.model = MutationTableModel(self)
@@ -46,7 +46,9 @@ class ResultsPanel(QWidget):
         header.setSectionResizeMode(QHeaderView.Stretch)
         for column in (1, 2, 3):  # position, wt, mt: narrow
             header.setSectionResizeMode(column, QHeaderView.ResizeToContents)
-        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 4)
+        rows = self.table.verticalHeader()
+        rows.setMinimumSectionSize(self.fontMetrics().height() + 2)  # the style's minimum is larger
+        rows.setDefaultSectionSize(self.fontMetrics().height() + 3)
         self.table.clicked.connect(self._on_table_clicked)
         self.heatmap.hoverTextChanged.connect(self._on_hover_text)
         self.heatmap.residueClicked.connect(self.residueClicked)
@@ -54,7 +56,6 @@ class ResultsPanel(QWidget):
 
     def _zoom_buttons(self) -> QHBoxLayout:
         row = QHBoxLayout()
-        row.addWidget(self.title_label, 2)  # one row for what the scores are of and the zoom: 768-px screens
         for text, tip, slot in (("\u2212", "Zoom out (Ctrl+-)", self.heatmap.zoom_out),
                                 ("+", "Zoom in (Ctrl++)", self.heatmap.zoom_in),
                                 ("Fit", "Fit the whole sequence (Ctrl+0)", self.heatmap.zoom_to_fit)):
@@ -70,7 +71,11 @@ class ResultsPanel(QWidget):
         top = QWidget()
         grid = QVBoxLayout(top)
         grid.setContentsMargins(0, 0, 0, 0)
-        grid.addWidget(self.link_label)
+        grid.setSpacing(2)
+        labels = QHBoxLayout()  # one row: what the scores are of, and whether they are linked to the 3D view
+        labels.addWidget(self.title_label, 3)
+        labels.addWidget(self.link_label, 2)
+        grid.addLayout(labels)
         maps = QHBoxLayout()
         maps.addWidget(self.heatmap, 1)
         maps.addWidget(self.colorbar)
@@ -79,21 +84,21 @@ class ResultsPanel(QWidget):
         self.splitter = QSplitter(Qt.Vertical)
         self.splitter.addWidget(top)
         self.splitter.addWidget(self.table)
-        self.splitter.setStretchFactor(0, 3)
-        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setStretchFactor(0, 0)  # the heatmap keeps its height (20 rows), the table grows
+        self.splitter.setStretchFactor(1, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.splitter)
 
-    def set_scores(self, sequence: str, scores: np.ndarray, title: str = "") -> None:
-        """Show scores (L, 20); `title` names what they are of (record id, method, pack)."""
+    def set_scores(self, sequence: str, scores: np.ndarray, title: str = "", detail: str = "") -> None:
+        """Show scores (L, 20); `title` names the record they are of, `detail` method and pack."""
         self.heatmap.set_scores(sequence, scores)
         self.colorbar.set_vmax(self.heatmap.vmax())
         self.model.set_scores(sequence, scores)
         header = self.table.horizontalHeader()
         self.model.sort(header.sortIndicatorSection(), header.sortIndicatorOrder())
         self.hover_label.setText(HOVER_HINT)
-        self._title = title
+        self._title, self._detail = title, detail
         self.set_current_record(None)
 
     def title(self) -> str:
@@ -104,8 +109,10 @@ class ResultsPanel(QWidget):
         text = self._title or NO_SCORES
         if self.model.not_scored:
             k = sum(aa in "XBZUO" for aa in self.heatmap.sequence())
-            text += (f" \u2014 {k} non-standard residue(s) (X, B, Z, U, O): their "
-                     f"{self.model.not_scored} substitutions are not scored (grey, not ranked)")
+            text += (f" [{k} non-standard residue(s) (X, B, Z, U, O): their "
+                     f"{self.model.not_scored} substitutions are not scored: grey, not ranked]")
+        if self._detail:
+            text += f" \u2014 {self._detail}"
         if other is not None and self._title:
             text = f"\u26a0 {text}. The editor now shows {other}: press Score to score it."
         self.title_label.setText(text)
@@ -115,6 +122,7 @@ class ResultsPanel(QWidget):
     def set_link_text(self, text: str, linked: bool) -> None:
         """'' hides the link label; otherwise it says whether heatmap and structure are linked."""
         self.link_label.setText(text)
+        self.link_label.setToolTip(text)
         self.link_label.setStyleSheet("" if linked else STALE_STYLE)
         self.link_label.setVisible(bool(text))
 

@@ -31,8 +31,6 @@ def restore(window: QMainWindow, s: QSettings, splitters: dict[str, QSplitter],
             continue
         if splitter is main:
             splitter.setSizes([340, max(400, window.width() - 340)])
-        elif key == "window/results_splitter":  # heatmap at its height, the ranked table the rest
-            splitter.setSizes([1, 10_000])
     row = method.findData(s.value("score/method", default_method))
     method.setCurrentIndex(max(0, row))
 
