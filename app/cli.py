@@ -7,14 +7,14 @@ import time
 from pathlib import Path
 from typing import Callable, Optional, Sequence, TextIO
 
-from .core.embedding import embed_sequence
+from .core.embedding import embed_sequence, write_embedding_files
 from .core.exit_codes import FAILED, INTERRUPTED, USAGE, exit_code
 from .core.fasta import MAX_SCORE_RESIDUES, FastaError, Record, check_lengths, decode_text, read_fasta
 from .core.jobs import Cancelled, Throttle
 from .core.mutants import MutantError, all_single_mutants, parse_mutant, parse_mutant_text
-from .core.outputs import check_writable, prepare_dir, safe_stem, save_npy, write_scores_csv
+from .core.outputs import check_writable, prepare_dir, safe_stem, write_scores_csv
 from .core.pack import Pack, PackError, default_pack_dir, find_packs, load_pack, user_packs_dir
-from .core.provenance import Provenance, write_sidecar
+from .core.provenance import Provenance
 from .core.runtime import Esm2Runtime, InferenceError
 from .core.scoring import METHODS, not_scored_positions, score_matrix, score_mutants
 
@@ -169,13 +169,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
             emb = embed_sequence(runtime, rec.sequence, contacts=args.contacts)
         except InferenceError as e:
             raise CliError(f"record {rec.id!r}: {e}", FAILED) from None
-        arrays = {"per_residue": emb.per_residue, "mean": emb.mean}
-        if emb.contacts is not None:
-            arrays["contacts"] = emb.contacts
-        for kind, array in arrays.items():
-            save_npy(out / f"{stem}.{kind}.npy", array)
-        write_sidecar(out / f"{stem}.json", provenance, id=rec.id, sequence=rec.sequence,
-                      arrays={f"{stem}.{k}.npy": list(a.shape) for k, a in arrays.items()})
+        write_embedding_files(out, stem, rec.id, rec.sequence, emb, provenance)
         progress(n, len(records), f"embedded {n}/{len(records)} records ({rec.id})")
     progress.close()
     print(f"wrote embeddings of {len(records)} record(s) to {out}", file=sys.stderr)

@@ -37,3 +37,25 @@ def embed_sequence(runtime: Esm2Runtime, sequence: str, contacts: bool = False) 
             raise InferenceError(f"output 'contacts' has shape {cmap.shape}, expected "
                                  f"({len(sequence)}, {len(sequence)})")
     return Embedding(per_residue, mean, cmap)
+
+
+def write_embedding_files(out_dir, stem: str, record_id: str, sequence: str, emb: Embedding,
+                          provenance) -> list:
+    """OUT/<stem>.per_residue.npy, .mean.npy (and .contacts.npy) plus OUT/<stem>.json with the
+    provenance and each array's shape: the files `python -m app embed` and the GUI write."""
+    from pathlib import Path
+
+    from .outputs import save_npy
+    from .provenance import write_sidecar
+
+    out_dir = Path(out_dir)
+    arrays = {"per_residue": emb.per_residue, "mean": emb.mean}
+    if emb.contacts is not None:
+        arrays["contacts"] = emb.contacts
+    paths = []
+    for kind, array in arrays.items():
+        save_npy(out_dir / f"{stem}.{kind}.npy", array)
+        paths.append(out_dir / f"{stem}.{kind}.npy")
+    paths.append(write_sidecar(out_dir / f"{stem}.json", provenance, id=record_id, sequence=sequence,
+                               arrays={f"{stem}.{k}.npy": list(a.shape) for k, a in arrays.items()}))
+    return paths

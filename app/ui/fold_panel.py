@@ -17,6 +17,7 @@ from app.ui.csv_export import write_atomic
 from app.ui.errors import show_error
 from app.ui.fold_job import FoldOutcome, PartsCache, fold_error_message, make_fold_job
 from app.ui.fold_packs import FoldPackInfo, find_folding_packs, folding_pack_info, install_hint, read_task
+from app.ui.contact_view import ContactView
 from app.ui.pae_view import PaeView
 from app.ui.structure_view import StructureView
 
@@ -67,6 +68,7 @@ class FoldPanel(QWidget):
         self.summary.setWordWrap(True)
         self.viewer = StructureView(use_webengine=use_webengine)
         self.pae = PaeView()
+        self.contacts = ContactView()  # beside the PAE once embeddings with contacts are computed
         self.pae_label = QLabel(PAE_HINT)
         self.pae_label.setWordWrap(True)
         self.save_pdb_button = QPushButton("Save PDB\u2026")
@@ -95,6 +97,7 @@ class FoldPanel(QWidget):
         self.splitter = QSplitter(Qt.Horizontal)
         self.splitter.addWidget(self.viewer)
         self.splitter.addWidget(right)
+        self.splitter.addWidget(self.contacts)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
         layout = QVBoxLayout(self)

@@ -9,11 +9,15 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (QApplication, QComboBox, QDockWidget, QFileDialog, QHBoxLayout, QLabel,
                                QMainWindow, QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget)
 
+from app.core.embedding import write_embedding_files
 from app.core.fasta import FastaError, Record
+from app.core.outputs import safe_stem
 from app.ui import about, window_state, workers
 from app.ui.errors import install_excepthooks, is_user_error, show_error, user_message
+from app.ui.embedding_job import EmbedResult, make_embed_job
 from app.ui.fold_panel import FoldPanel
 from app.ui.model_picker import ModelPicker
+from app.ui.mutant_list import MutantListDialog
 from app.ui.results_panel import ResultsPanel
 from app.ui.scoring_job import METHODS, RuntimeCache, ScoreResult, make_score_job
 from app.ui.sequence_editor import SequenceEditor
@@ -88,6 +92,10 @@ class MainWindow(WindowFilesMixin, QMainWindow):
                             "Load a FASTA file into the editor")
         self.export_act = act("&Export CSV\u2026", self.export_csv, "Ctrl+E",
                               "Save all substitutions as ProteinGym CSV (mutant,score)")
+        self.embed_act = act("Save &embeddings\u2026", self.save_embeddings, None,
+                             "Per-residue and mean embeddings (and contacts) of the current record as .npy")
+        self.mutants_act = act("Score &mutant list\u2026", self.score_mutant_list, "Ctrl+M",
+                               "Score pasted mutants such as A23G:K40R from the shown scores")
         self.add_pack_act = act("Add &pack folder\u2026", self.add_pack_folder, None,
                                 "Load a model pack directory")
         self.quit_act = act("&Quit", self.close, QKeySequence.Quit, "Quit EdgeFold")
@@ -102,8 +110,9 @@ class MainWindow(WindowFilesMixin, QMainWindow):
 
     def _create_menus(self) -> None:
         menus = {
-            "&File": [self.open_act, self.export_act, None, self.add_pack_act, None, self.quit_act],
-            "&Run": [self.score_act, self.cancel_act, None, self.fold_act],
+            "&File": [self.open_act, self.export_act, self.embed_act, None, self.add_pack_act, None,
+                      self.quit_act],
+            "&Run": [self.score_act, self.mutants_act, self.cancel_act, None, self.fold_act],
             "&View": [self.zoom_in_act, self.zoom_out_act, self.zoom_fit_act, None,
                       self.fold_dock.toggleViewAction()],
             "&Help": [self.about_act],
@@ -160,6 +169,8 @@ class MainWindow(WindowFilesMixin, QMainWindow):
         self.cancel_button.setEnabled(busy)
         self.cancel_act.setEnabled(busy)
         self.export_act.setEnabled(self.result is not None and not busy)
+        self.mutants_act.setEnabled(self.result is not None and not busy)
+        self.embed_act.setEnabled(can_score)
         for w in (self.picker, self.method, self.add_pack_act):
             w.setEnabled(not busy)
 
@@ -209,6 +220,54 @@ class MainWindow(WindowFilesMixin, QMainWindow):
                                      f"{pack.name}, {self.method.currentText().lower()}\u2026")
         self._update_actions()
         workers.start(w, self.pool)
+
+    @Slot()
+    def score_mutant_list(self) -> MutantListDialog | None:
+        """A dialog scoring pasted mutants (app.core.mutants) from the shown record's scores."""
+        if self.result is None:
+            return None
+        dialog = MutantListDialog(self.result, self.last_dir, self._remember_dir, self)
+        dialog.show()
+        return dialog
+
+    @Slot()
+    def save_embeddings(self) -> bool:
+        """Embed the current record in the pool; `_on_embedded` asks where to save the .npy files."""
+        record, pack = (self._checked_record() if self.worker is None else None), self.picker.current_pack()
+        if record is None or pack is None:
+            return False
+        w = workers.Worker(make_embed_job(pack.path, record, self.cache), name=f"embed {record.id}")
+        w.signals.progress.connect(self._on_progress)
+        w.signals.result.connect(self._on_embedded)
+        w.signals.failed.connect(self._on_failed)
+        w.signals.finished.connect(self._on_finished)
+        self.worker = w
+        self.progress.setRange(0, 0)
+        self.progress.setVisible(True)
+        self._update_actions()
+        workers.start(w, self.pool)
+        return True
+
+    @Slot(object)
+    def _on_embedded(self, result: EmbedResult, out_dir: str | None = None) -> list:
+        """Show the contact map beside the PAE; write `python -m app embed`'s files into a folder."""
+        emb = result.embedding
+        if emb.contacts is not None:
+            self.fold_panel.contacts.set_contacts(emb.contacts, result.record.id)
+            self.fold_dock.show()
+        if out_dir is None:
+            out_dir = QFileDialog.getExistingDirectory(self, "Save embeddings (.npy) in folder", self.last_dir())
+        if not out_dir:
+            return []
+        try:
+            paths = write_embedding_files(out_dir, safe_stem(result.record.id), result.record.id,
+                                          result.record.sequence, emb, result.provenance)
+        except OSError as e:
+            self.show_error("Save failed", f"{out_dir}: {e}")
+            return []
+        self.settings.setValue("paths/last_dir", str(out_dir))
+        self.statusBar().showMessage(f"Saved {len(paths)} embedding files of {result.record.id} to {out_dir}", 8000)
+        return paths
 
     def _checked_record(self) -> Record | None:
         """The editor's current record, or None after a dialog saying what is wrong."""
