@@ -36,7 +36,9 @@ class ContactView(QWidget):
         rgb = contact_rgb(contacts)
         n = rgb.shape[0]
         self._image = QImage(rgb.data, n, n, 3 * n, QImage.Format_RGB888).copy()
-        self.caption.setText(f"Contacts of {record_id} (ESM-2 contact head, {n} x {n}; black = 1)")
+        self.caption.setText(f"Contacts of {record_id} ({n} aa)")
+        self.setToolTip(f"ESM-2 contact head: contact probability of each residue pair of {record_id} "
+                        f"({n} x {n}); white 0, black 1.")
         self._rescale()
         self.setVisible(True)
 
