@@ -130,3 +130,21 @@ def test_structure_save_suggests_a_safe_name(window, tmp_path, monkeypatch):
                         staticmethod(lambda parent, title, start, *a: asked.append(start) or ("", "")))
     window.fold_panel.save("pdb")
     assert asked == [str(tmp_path / "sp_P0A7V0_RS2_ECOLI.pdb")]
+
+
+def test_gui_structure_files_record_provenance(tmp_path_factory):
+    pytest.importorskip("torch")
+    import hashlib
+
+    from app.core.jobs import CancelToken
+    from app.ui.fold_job import PartsCache, make_fold_job
+    from exporter.esmfold.model import tiny_esmfold
+    from exporter.esmfold.pack import write_folding_pack
+
+    pack = write_folding_pack(tiny_esmfold(seed=0), tmp_path_factory.mktemp("gui_fold") / "tf", "tiny_fold")
+    outcome = make_fold_job(pack, Record("r", "", "MKTAYIAKQR"), PartsCache(threads=1), num_recycles=0)(
+        lambda *a: None, CancelToken())
+    sha = hashlib.sha256((pack / "manifest.json").read_bytes()).hexdigest()
+    assert f"REMARK   2 {sha}" in outcome.pdb.splitlines() and "REMARK   2 MODEL tiny_fold" in outcome.pdb
+    assert f"_edgefold.pack_sha256 {sha}" in outcome.cif.splitlines()
+    assert "_edgefold.edgefold_version" in outcome.cif
