@@ -78,7 +78,8 @@ def describe(label: str, path: Path, log: dict) -> dict:
     first, last = log["history"][0], log["history"][-1]
     return {"label": label, "log": str(path), "done": log["summary"].get("done", True),
             "steps": last["step"], "minutes": last["minutes"], "float_val_ppl_step0": first.get("float_val_ppl"),
-            "val_ppl_step0": first["val_ppl"], "val_ppl_final": last["val_ppl"]}
+            "val_ppl_step0": first["val_ppl"], "val_ppl_final": last["val_ppl"],
+            "parameters": log["summary"].get("parameters")}
 
 
 def summary_table(runs: dict[str, dict]) -> str:
@@ -87,6 +88,8 @@ def summary_table(runs: dict[str, dict]) -> str:
         r = runs.get(label)
         if r is None:
             ours, what = None, "(run missing)"
+            rows.append([paper_row, PAPER_TABLE1[paper_row], "to measure after export", ours, what])
+            continue
         elif which == "float":
             ours, what = r["float_val_ppl_step0"], f"{label}: the float init, before ternarizing"
         elif which == "ternary":
@@ -95,12 +98,13 @@ def summary_table(runs: dict[str, dict]) -> str:
                     f"{r['steps']} QAT steps")
         else:
             ours, what = r["val_ppl_final"], f"{label}: after {r['steps']} steps, {r['minutes']:.0f} min"
-        rows.append([paper_row, PAPER_TABLE1[paper_row], "to measure after export", ours, what])
+        size = f"{r['parameters'] / 1e6:.1f}M" if r.get("parameters") else "?"
+        rows.append([paper_row, PAPER_TABLE1[paper_row], "to measure after export", ours, f"{size} {what}"])
     return md_table(["model", "paper ProteinGym rho (217 assays)", "ours ProteinGym rho", "ours val ppl",
                      "our run"], rows, digits=3)
 
 
-def report(specs: list[str], bins: int) -> tuple[str, dict]:
+def report(specs: list[str], bins: int, notes: list[str] = ()) -> tuple[str, dict]:
     parts, runs = [], {}
     for spec in specs:
         label, _, path = spec.partition("=")
@@ -110,7 +114,7 @@ def report(specs: list[str], bins: int) -> tuple[str, dict]:
             continue
         log = json.loads(path.read_text())
         runs[label] = describe(label, path, log)
-        state = "finished" if runs[label]["done"] else "in progress (last checkpoint)"
+        state = "finished" if runs[label]["done"] else "in progress, last checkpoint"
         args = run_args(path)
         runs[label]["args"] = args
         command = f"`{command_line(args)}`\n\n" if args else ""
@@ -124,7 +128,7 @@ def report(specs: list[str], bins: int) -> tuple[str, dict]:
             "Paper: Turnbull, Baioumy & Deane 2024, Table 1 (ProteinGym mean Spearman). Ours: masked-LM "
             "validation perplexity (15% masking 80/10/10, fixed-seed crops of the 512 SwissProt "
             "sequences each run holds out; lower is better; ln(ppl) = cross-entropy); ProteinGym for ours is measured after export.\n\n"
-            + summary_table(runs) + "\n\n" + "\n".join(parts))
+            + summary_table(runs) + "\n\n" + "".join(f"{n}\n\n" for n in notes) + "\n".join(parts))
     return text, {"runs": runs, "paper_table1": PAPER_TABLE1}
 
 
@@ -133,10 +137,11 @@ def main(argv=None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", action="append", help="LABEL=path/to/run.json (default: the /work/runs/ternary runs)")
     p.add_argument("--bins", type=int, default=10)
+    p.add_argument("--note", action="append", default=[], help="a paragraph to print under the summary")
     p.add_argument("--md", type=Path, default=REPO / "bench" / "results" / "ternary_training.md")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
-    text, payload = report(args.run or list(DEFAULT_RUNS), args.bins)
+    text, payload = report(args.run or list(DEFAULT_RUNS), args.bins, args.note)
     emit(text, payload, args.json, args.md)
     return 0
 
