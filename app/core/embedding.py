@@ -45,8 +45,7 @@ def write_embedding_files(out_dir, stem: str, record_id: str, sequence: str, emb
     provenance and each array's shape: the files `python -m app embed` and the GUI write."""
     from pathlib import Path
 
-    from .outputs import save_npy
-    from .provenance import write_sidecar
+    from .outputs import save_npy, write_sidecar
 
     out_dir = Path(out_dir)
     arrays = {"per_residue": emb.per_residue, "mean": emb.mean}

@@ -27,7 +27,7 @@ import numpy as np
 
 from .file_kind import describe_kind
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the provenance record's type; outputs only calls its as_dict()
     from .provenance import Provenance
 
 log = logging.getLogger(__name__)
@@ -255,13 +255,26 @@ def write_scores_csv(path: Union[str, Path], rows: Iterable[tuple[str, str, floa
             w.writerow([record_id, mutant, repr(float(score))])
             n += 1
     if provenance is not None:
-        from .provenance import sidecar_path, write_sidecar
-
         write_sidecar(sidecar_path(path), provenance, csv=Path(path).name, columns=list(SCORES_HEADER),
                       records=list(records), rows=n, not_scored=skipped,
                       not_scored_reason="substitutions at non-standard residues (X, B, Z, U, O) "
                                         "are not scored and not written")
     return n
+
+
+def sidecar_path(path: Union[str, Path]) -> Path:
+    """`<out>.json` beside an output (scores.csv -> scores.csv.json)."""
+    path = Path(path)
+    return path.with_name(path.name + ".json")
+
+
+def write_sidecar(path: Union[str, Path], provenance: "Provenance", **extra) -> Path:
+    """Write `{"provenance": ..., **extra}` atomically to `path` (a .json file)."""
+    import json
+
+    with atomic_open(path, "w") as f:
+        f.write(json.dumps({"provenance": provenance.as_dict(), **extra}, indent=1) + "\n")
+    return Path(path)
 
 
 def save_npy(path: Union[str, Path], array: np.ndarray) -> None:

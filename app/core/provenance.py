@@ -13,7 +13,7 @@ import json
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Optional, Union
 
 MANIFEST = "manifest.json"
 
@@ -68,18 +68,3 @@ def _cif_value(text: str) -> str:
     if text and not any(c.isspace() for c in text) and "'" not in text and text[0] not in "_#$;[]":
         return text
     return "'" + text.replace("'", "") + "'"  # a CIF single-quoted string cannot hold "' "
-
-
-def sidecar_path(path: Union[str, Path]) -> Path:
-    """`<out>.json` beside an output (scores.csv -> scores.csv.json)."""
-    path = Path(path)
-    return path.with_name(path.name + ".json")
-
-
-def write_sidecar(path: Union[str, Path], provenance: Provenance, **extra: Any) -> Path:
-    """Write `{"provenance": ..., **extra}` atomically to `path` (a .json file)."""
-    from .outputs import atomic_open
-
-    with atomic_open(path, "w") as f:
-        f.write(json.dumps({"provenance": provenance.as_dict(), **extra}, indent=1) + "\n")
-    return Path(path)
