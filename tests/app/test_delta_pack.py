@@ -65,17 +65,24 @@ def test_unknown_codec_and_short_stream_are_refused():
         delta_codec.decode("deltadq", arrays, "w")
 
 
-def test_requantize_is_per_output_channel_absmax():
+def test_requantize_keeps_a_sub_step_delta_unbiased():
+    """A delta far below an int8 step survives on average (stochastic rounding on the base's grid);
+    nearest rounding would put every entry back on its base level."""
     rng = np.random.default_rng(0)
-    w = rng.normal(size=(16, 8)).astype(np.float32)
-    scale = np.abs(w).max(0) / 127
+    w = rng.normal(size=(512, 8)).astype(np.float32)
+    scale = (np.abs(w).max(0) / 127).astype(np.float32)
     q = np.rint(w / scale).astype(np.int8)
-    d = (rng.normal(size=w.shape) * 0.05).astype(np.float32)
-    q2, s2 = requantize(q, scale.astype(np.float32), d)
-    target = q * scale + d
-    np.testing.assert_allclose(s2, np.abs(target).max(0) / 127, rtol=1e-6)
-    assert q2.dtype == np.int8 and np.abs(q2).max(0).tolist() == [127] * 8
-    assert np.abs(q2 * s2 - target).max() <= s2.max() / 2 + 1e-6
+    d = (0.1 * scale * rng.choice([-1.0, 1.0], size=w.shape)).astype(np.float32)    # 0.1 step
+    q2, s2 = requantize(q, scale, d, seed=3)
+    np.testing.assert_array_equal(s2, scale)                                          # grid kept
+    moved = (q2.astype(np.float32) - q) * s2
+    assert 0.05 < np.mean(q2 != q) < 0.2                                              # ~10% of entries step
+    assert np.sum(moved * d) / np.sum(d * d) == pytest.approx(1.0, abs=0.15)          # the delta, on average
+    big = np.zeros_like(d)
+    big[0] = 2 * np.abs(w).max(0)                                                     # |W| outgrows the grid
+    q3, s3 = requantize(q, scale, big, seed=3)
+    assert np.all(s3 > scale) and q3.dtype == np.int8 and np.abs(q3).max() <= 127
+    np.testing.assert_allclose(s3, np.abs(q * scale + big).max(0) / 127, rtol=1e-6)
 
 
 # --- packs ---------------------------------------------------------------------------------------
