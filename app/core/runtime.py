@@ -30,12 +30,10 @@ def _session(pack: Pack, path: Path, threads: int,
     and `replaced` (a delta pack's base + delta of initializers the graph stores itself) swapped in;
     PackError naming the file if it fails."""
     try:
-        # Arrays handed over here stay owned by us, so onnxruntime cannot free them after pre-packing:
-        # a pre-packed copy would be a second copy of the weights. Measured (ESM-2 150M shape, L=256,
-        # 2 threads): a ternary pack without pre-packing runs at the same speed and peak RSS falls from
-        # 511 to 383 MB (int8 with pre-packing: 380 MB).
-        coded = bool(replaced) or bool(pack.manifest["onnx"].get("side_codecs"))
-        options, kept = session_options(threads, prepack=not coded), []
+        # Arrays handed over here stay owned by us, so onnxruntime keeps its pre-packed copy beside
+        # them (ternary 150M: peak RSS 490 MB vs int8's 414). Pre-packing stays on all the same: without
+        # it the ternary MatMuls ran 1.15-1.5x slower (bench/results/ternary_prepack_ab.md).
+        options, kept = session_options(threads), []
         for name, array in (replaced or {}).items():  # add_external_initializers refuses embedded ones
             array = np.ascontiguousarray(array)
             kept.append((array, ort.OrtValue.ortvalue_from_numpy(array)))

@@ -115,13 +115,3 @@ def test_the_model_picker_lists_the_ternary_pack_with_scheme_and_size(exported, 
     label, _ = describe(info)
     assert "ternary" in label and human_size(info.size_bytes) in label
 
-
-def test_ternary_sessions_keep_no_prepacked_second_copy_of_the_weights(exported):
-    """The decoded arrays stay owned by the app, so onnxruntime's pre-packed copy would double them
-    (measured at 150M: 511 vs 383 MB peak RSS, same speed); plain packs keep pre-packing."""
-    _, result, fp32 = exported
-    session = Esm2Runtime(load_pack(result.path))._session_for(("logits",))
-    assert session.get_session_options().get_session_config_entry("session.disable_prepacking") == "1"
-    plain = Esm2Runtime(load_pack(fp32.path))._session_for(("logits",))
-    with pytest.raises(Exception, match="does not have configuration"):
-        plain.get_session_options().get_session_config_entry("session.disable_prepacking")
