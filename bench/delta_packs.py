@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import argparse
 import glob
+import json
 import logging
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -32,7 +34,7 @@ log = logging.getLogger("bench.delta_packs")
 METHODS = ("deltadq", "deltadq_calib", "deltadq_flat", "magnitude", "bitdelta", "uniform4", "lowrank")
 CALIB: dict = {}  # {"inputs": {weight: (rows, in)}}: the base's real Linear inputs, for deltadq_calib
 ASSAYS = Path("/work/shared/data/proteingym/assays")
-SUFFIX = re.compile(r"_(evo|supervised)$")
+SUFFIX = re.compile(r"_(evo|supervised)(_[^_]+)*$")
 
 
 def _measure(pack_dir: Path, refs, sequences, assay, threads: int) -> dict:
@@ -158,9 +160,9 @@ def _gain(r, base, ft):
 
 def report(results: list[dict], args, meta: dict) -> str:
     lines = [f"# Delta packs of real ESM-2 fine-tunes ({meta['created']})", "",
-             f"Base model `{args.base_model}`; command `python -m bench.delta_packs --ratios "
-             f"{' '.join(f'{r:g}' for r in args.ratios)} --int8-schemes {' '.join(args.int8_schemes)}"
-             f"{' --int8-only' if args.int8_only else ''}`. Every number is measured through the app runtime "
+             f"Base model `{args.base_model}`; "
+             f"`{meta.get('command') or 'python -m bench.delta_packs --merge ...: runs listed at the end'}`. "
+             f"Every number is measured through the app runtime "
              f"on the pack as written. Spearman: zero-shot wt-marginal on the assay the checkpoint is named after. "
              f"SQNR: residue logits vs the torch fine-tune on {args.sequences} held-out sequences "
              f"(assets/calibration). size: every file of the pack (delta.npz + manifest). load: load_pack "
@@ -191,33 +193,59 @@ def report(results: list[dict], args, meta: dict) -> str:
 def _targets(rows, base, ft) -> list[str]:
     def get(method, ratio):
         return next((r for r in rows if r["kind"] == "delta on fp32" and r["method"] == method
-                     and r["ratio"] == ratio and "na" not in r), None)
+                     and float(r["ratio"]) == float(ratio) and "na" not in r), None)
 
     out = ["Targets:"]
-    dq16 = get("deltadq", 16)
-    if dq16 and ft["spearman"] is not None:
-        diff = abs(dq16["spearman"] - ft["spearman"])
-        out.append(f"- 16x within 0.005 of the full fine-tune's Spearman: |{dq16['spearman']:.4f} - "
-                   f"{ft['spearman']:.4f}| = {diff:.4f}: {'met' if diff <= 0.005 else 'NOT met'}")
-    dq64 = get("deltadq", 64)
-    g = _gain(dq64, base["spearman"], ft["spearman"]) if dq64 else None
-    if g is not None:
-        out.append(f"- 64x keeps >= 90% of the fine-tune's gain over the base ({ft['spearman'] - base['spearman']:+.4f}): "
-                   f"{100 * g:.0f}%: {'met' if g >= 0.9 else 'NOT met'}")
-    ratios = sorted({r["ratio"] for r in rows if r["kind"] == "delta on fp32"})
+    dqs = [m for m in ("deltadq", "deltadq_calib") if get(m, 16) or get(m, 64)]
+    for m in dqs:
+        dq16, dq64 = get(m, 16), get(m, 64)
+        if dq16 and ft["spearman"] is not None:
+            diff = abs(dq16["spearman"] - ft["spearman"])
+            out.append(f"- {m} 16x within 0.005 of the full fine-tune's Spearman: |{dq16['spearman']:.4f} - "
+                       f"{ft['spearman']:.4f}| = {diff:.4f}: {'met' if diff <= 0.005 else 'NOT met'}")
+        g = _gain(dq64, base["spearman"], ft["spearman"]) if dq64 else None
+        if g is not None:
+            out.append(f"- {m} 64x keeps >= 90% of the fine-tune's gain over the base "
+                       f"({ft['spearman'] - base['spearman']:+.4f}): {100 * g:.0f}%: {'met' if g >= 0.9 else 'NOT met'}")
+    ratios = sorted({float(r["ratio"]) for r in rows if r["kind"] == "delta on fp32"})
     for ratio in ratios:
-        dq = get("deltadq", ratio)
-        if not dq:
-            continue
-        for method in ("magnitude", "bitdelta", "uniform4", "lowrank"):
-            b = get(method, ratio)
-            if b:
-                sp = dq["spearman"] - b["spearman"]
-                sq = dq["logits_sqnr_db"] - b["logits_sqnr_db"]
-                out.append(f"- {ratio:g}x deltadq vs {method} ({dq['kb']:.0f} vs {b['kb']:.0f} KB): Spearman "
-                           f"{sp:+.4f}, SQNR {sq:+.2f} dB: {'deltadq better' if sq > 0 else 'deltadq NOT better'} "
-                           f"on SQNR, {'better' if sp > 0 else 'not better'} on Spearman")
+        for m in dqs:
+            dq = get(m, ratio)
+            if not dq:
+                continue
+            for method in ("magnitude", "bitdelta", "uniform4", "lowrank"):
+                b = get(method, ratio)
+                if b:
+                    sp = dq["spearman"] - b["spearman"]
+                    sq = dq["logits_sqnr_db"] - b["logits_sqnr_db"]
+                    out.append(f"- {ratio:g}x {m} vs {method} ({dq['kb']:.0f} vs {b['kb']:.0f} KB): Spearman "
+                               f"{sp:+.4f}, SQNR {sq:+.2f} dB: {m} {'better' if sq > 0 else 'NOT better'} on SQNR, "
+                               f"{'better' if sp > 0 else 'not better'} on Spearman")
     return out
+
+
+def merge(paths: list[Path]) -> tuple[list[dict], list[dict]]:
+    """The results of several runs (their --json files) per fine-tune; a row measured again (same pack
+    kind, method and ratio) is taken from the later file. Returns (results, each run's meta)."""
+    merged: dict[str, dict] = {}
+    runs = []
+    for path in paths:
+        data = json.loads(Path(path).read_text())
+        runs.append({"file": Path(path).name, "created": data.get("created"), "command": data.get("command")})
+        for res in data["results"]:
+            if not res.get("rows"):
+                continue
+            cur = merged.setdefault(res["finetune"], {**res, "rows": []})
+            key = lambda r: (r["kind"], r["method"], None if r["ratio"] is None else float(r["ratio"]))  # noqa: E731
+            new = {key(r) for r in res["rows"]}
+            cur["rows"] = [r for r in cur["rows"] if key(r) not in new] + [
+                {**r, "run": Path(path).name} for r in res["rows"]]
+    order = ("base fp32", "full fine-tune fp32", "control", "delta on fp32", "base int8", "full fine-tune int8",
+             "delta on int8", "base dynamic-int8", "full fine-tune dynamic-int8", "delta on dynamic-int8")
+    for res in merged.values():
+        res["rows"].sort(key=lambda r: (next(i for i, o in enumerate(order) if r["kind"].startswith(o)),
+                                        -1 if r["ratio"] is None else float(r["ratio"])))
+    return list(merged.values()), runs
 
 
 def main(argv=None) -> None:
@@ -246,8 +274,17 @@ def main(argv=None) -> None:
     ap.add_argument("--work", type=Path, default=Path("/tmp/edgefold_bench_delta"))
     ap.add_argument("--md", type=Path)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--merge", nargs="+", type=Path, metavar="RUN.json",
+                    help="no measuring: one report from the --json files of earlier runs (later files win)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if args.merge:
+        results, runs = merge(args.merge)
+        meta = {"created": utc_now(), "merged_runs": runs}
+        text = report(results, args, meta) + "\n\nRuns merged (a row measured again comes from the later run): " + \
+            "; ".join(f"`{r['file']}` ({r['created']}{', ' + r['command'] if r.get('command') else ''})" for r in runs) + "\n"
+        emit(text, {**meta, "results": results}, args.json, args.md)
+        return
     paths = args.finetuned if args.finetuned else [Path(p) for p in sorted(glob.glob("/work/runs/delta/*.pt"))]
     if not paths:
         raise SystemExit("error: no fine-tuned checkpoints (give --finetuned or put *.pt in /work/runs/delta)")
@@ -272,7 +309,8 @@ def main(argv=None) -> None:
         except (ValueError, OSError) as e:  # an unreadable checkpoint or a missing assay: reported, not fatal
             log.warning("%s: skipped (%s)", p, e)
             results.append({"finetune": p.name, "skipped": str(e), "rows": []})
-    meta = {"created": utc_now(), "cpu": cpu_info(), "base_model": str(args.base_model)}
+    meta = {"created": utc_now(), "cpu": cpu_info(), "base_model": str(args.base_model),
+            "command": "python -m bench.delta_packs " + " ".join(sys.argv[1:] if argv is None else argv)}
     done = [r for r in results if r["rows"]]
     text = report(done, args, meta)
     skipped = [r for r in results if not r["rows"]]
