@@ -25,6 +25,7 @@ from app.core.scoring import ScoreMatrix, score_mutants
 from .benchmark import METHODS
 from .metrics import STANDARD, log_softmax, spearman, wt_marginal
 from .proteingym import Assay, read_assay
+from .variant_head import encode
 
 log = logging.getLogger(__name__)
 MAX_RESIDUES = 1022
@@ -32,12 +33,6 @@ MAX_RESIDUES = 1022
 
 class EvalError(ValueError):
     """An evaluation that cannot run: names the assay or the checkpoint."""
-
-
-def encode(alphabet, seqs: list[str]) -> torch.Tensor:
-    """(B, L + 2) int64 tokens, <cls> seq <eos>; all sequences the same length."""
-    rows = [[alphabet.cls_idx] + [alphabet.get_idx(a) for a in s] + [alphabet.eos_idx] for s in seqs]
-    return torch.tensor(rows, dtype=torch.int64)
 
 
 @torch.no_grad()
@@ -96,7 +91,7 @@ def held_out_rows(checkpoint: str, assay: Assay) -> np.ndarray:
 
 def supervised_spearman(spec: str, assay: Assay) -> dict:
     """Test Spearman of a supervised checkpoint's head on its recorded held-out positions."""
-    from .finetune import RegressionHead, predict
+    from .variant_head import RegressionHead, predict
 
     model, alphabet, raw = load_model(spec)
     if "regression_head" not in raw:
