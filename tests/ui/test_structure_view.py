@@ -45,9 +45,16 @@ def window(qtbot, settings, packs_dir):
 
 
 def test_heatmap_click_highlights_the_residue_in_3d_and_on_the_pae(window, qtbot) -> None:
+    from types import SimpleNamespace
+
+    from app.core.fasta import Record
+    from app.ui.scoring_job import ScoreResult
+
     panel = window.fold_panel
     panel.show_structure(pdb_with_plddt([95.0, 80.0, 60.0, 30.0]), "test", np.full((4, 4), 5.0))
-    window.results.set_scores("MKTA", np.zeros((4, 20)))
+    record = Record("p", "", "MKTA")  # the heatmap links to the 3D view only for the folded sequence
+    panel.outcome = SimpleNamespace(record=record)
+    window._on_result(ScoreResult(record, "wt-marginal", "tiny", np.zeros((4, 20), np.float32), 0.1, None))
     window.results.heatmap.resize(600, 400)
     window.results.residueClicked.emit(2)
     assert panel.viewer.highlighted() == 2
