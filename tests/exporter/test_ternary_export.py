@@ -115,3 +115,42 @@ def test_the_model_picker_lists_the_ternary_pack_with_scheme_and_size(exported, 
     label, _ = describe(info)
     assert "ternary" in label and human_size(info.size_bytes) in label
 
+
+
+def test_cli_ternary_granularity_and_a_qat_checkpoints_own(tmp_path):
+    from exporter.cli import with_ternary_granularity
+
+    config = make_config("ternary")
+    assert with_ternary_granularity(config, None, None).weights.granularity == "tensor"
+    assert with_ternary_granularity(config, "channel", None).weights.granularity == "channel"
+    assert with_ternary_granularity(config, None, {"per_channel": True}).weights.granularity == "channel"
+    with pytest.raises(ValueError, match="trained with tensor scales"):
+        with_ternary_granularity(config, "channel", {"per_channel": False})
+    assert with_ternary_granularity(make_config("int8"), "channel", None) == make_config("int8")
+
+
+def test_a_qat_checkpoint_is_verified_against_its_ternary_forward(tmp_path):
+    """`exporter.train --ternary` writes latent float weights; the exporter verifies the ternary
+    pack against the torch ternary forward (not the float model) and picks the trained granularity."""
+    import torch
+
+    from exporter.loaders import load
+    from exporter.train import build_model
+
+    model, _ = build_model(2, 32, 4)
+    ckpt = tmp_path / "qat.pt"
+    torch.save({"format": "edgefold-esm2-checkpoint", "model": model.state_dict(),
+                "cfg": {"model": {"encoder_layers": 2, "encoder_embed_dim": 32, "encoder_attention_heads": 4,
+                                  "token_dropout": True}},
+                "training": {"ternary": True, "ternary_per_channel": True}}, ckpt)
+    loaded = load(str(ckpt))
+    assert loaded.ternary_qat == {"per_channel": True}
+    assert any("ternary QAT" in n for n in loaded.weights.notes)
+    ex = Exporter(loaded, TINY_CALIBRATION, ExportOptions(verify_sequences=TINY_CALIBRATION[:2]))
+    from exporter.cli import with_ternary_granularity
+
+    result = ex.export(with_ternary_granularity(make_config("ternary"), None, loaded.ternary_qat), tmp_path / "t")
+    manifest = json.loads((result.path / "manifest.json").read_text())
+    assert manifest["scheme_config"]["config"]["weights"]["granularity"] == "channel"
+    # the reference is the ternary forward, so the pack is close to it (a float reference would not be)
+    assert result.accuracy["logits_sqnr_db"] > 25, result.accuracy
