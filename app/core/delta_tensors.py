@@ -12,24 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .onnx_refs import Buffer, OnnxWireError, fields
+from .onnx_refs import Buffer, OnnxWireError, fields, packed_varints
 
 DTYPES = {1: np.dtype("<f4"), 3: np.dtype(np.int8)}
-
-
-def _varints(buf: Buffer, start: int, end: int) -> list[int]:
-    out, pos = [], start
-    while pos < end:
-        value = shift = 0
-        while True:
-            byte = buf[pos]
-            pos += 1
-            value |= (byte & 0x7F) << shift
-            shift += 7
-            if not byte & 0x80:
-                break
-        out.append(value)
-    return out
 
 
 def _tensor(buf: Buffer, start: int, end: int) -> tuple[str, np.ndarray | None]:
@@ -40,13 +25,13 @@ def _tensor(buf: Buffer, start: int, end: int) -> tuple[str, np.ndarray | None]:
         elif number == 2 and wire == 0:
             dtype = a
         elif number == 1:
-            dims += [a] if wire == 0 else _varints(buf, a, b)
+            dims += [a] if wire == 0 else packed_varints(buf, a, b)
         elif number == 9 and wire == 2:
             raw = bytes(buf[a:b])
         elif number == 4:
             floats.append(np.frombuffer(bytes(buf[a:b]), dtype="<f4"))  # packed (2) or one fixed32 (5)
         elif number == 5:
-            ints += [a] if wire == 0 else _varints(buf, a, b)
+            ints += [a] if wire == 0 else packed_varints(buf, a, b)
         elif number == 14 and wire == 0:
             external = a == 1
     if external or dtype not in DTYPES:

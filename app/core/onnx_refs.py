@@ -57,6 +57,15 @@ def _varint(buf: Buffer, pos: int, end: int) -> tuple[int, int]:
         shift += 7
 
 
+def packed_varints(buf: Buffer, start: int, end: int) -> list[int]:
+    """The values of a packed repeated varint field's payload buf[start:end] (e.g. TensorProto.dims)."""
+    out, pos = [], start
+    while pos < end:
+        value, pos = _varint(buf, pos, end)
+        out.append(value)
+    return out
+
+
 def fields(buf: Buffer, start: int, end: int) -> Iterator[tuple[int, int, int, int]]:
     """(field number, wire type, value or payload start, payload end) of each field in buf[start:end]."""
     pos = start

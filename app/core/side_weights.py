@@ -27,7 +27,7 @@ from typing import Optional
 
 import numpy as np
 
-from .onnx_refs import Buffer, OnnxWireError, fields
+from .onnx_refs import Buffer, OnnxWireError, fields, packed_varints
 from .pack_error import PackError
 from .pack_files import MANIFEST, file_path, graph_files
 from .side_codecs import CodecError, decode
@@ -48,23 +48,6 @@ class Declared:
     location: Optional[str]
 
 
-def _packed_varints(buf: Buffer, start: int, end: int) -> list[int]:
-    out, pos = [], start
-    while pos < end:
-        value = shift = 0
-        while True:
-            if pos >= end:
-                raise OnnxWireError(f"bad packed varint at byte {pos}")
-            byte = buf[pos]
-            pos += 1
-            value |= (byte & 0x7F) << shift
-            shift += 7
-            if not byte & 0x80:
-                break
-        out.append(value)
-    return out
-
-
 def _declared(buf: Buffer, start: int, end: int) -> Declared:
     name, data_type, dims, location, external = "", 0, [], None, False
     for number, wire, a, b in fields(buf, start, end):
@@ -73,7 +56,7 @@ def _declared(buf: Buffer, start: int, end: int) -> Declared:
         elif number == 2 and wire == 0:
             data_type = a
         elif number == 1:
-            dims += [a] if wire == 0 else _packed_varints(buf, a, b)
+            dims += [a] if wire == 0 else packed_varints(buf, a, b)
         elif number == 14 and wire == 0:
             external = a == EXTERNAL
         elif number == 13 and wire == 2:
