@@ -55,3 +55,25 @@ def test_pdb_atom_lines_equal_openfold_to_pdb(result) -> None:
     ours = [line for line in to_pdb(result).splitlines() if line.startswith(("ATOM", "TER"))]
     theirs = [line for line in openfold_to_pdb(prot).splitlines() if line.startswith(("ATOM", "TER"))]
     assert ours == theirs
+
+
+def test_mmcif_carries_modelcif_confidences_that_gemmi_reads(result, tmp_path) -> None:
+    """ModelCIF: entity + sequence, software, global pLDDT / pTM and per-residue pLDDT
+    (`_ma_qa_metric_local`, what Mol* and ChimeraX colour by)."""
+    path = tmp_path / "fold.cif"
+    path.write_text(to_mmcif(result, name="tiny fold"))
+    block = gemmi.cif.read(str(path)).sole_block()
+    seq = block.find("_entity_poly_seq.", ["num", "mon_id"])
+    assert [row[1] for row in seq] == [RESTYPE_3[a] for a in result.aatype]
+    assert block.find_value("_entity_poly.pdbx_seq_one_letter_code_can").strip(";\n") == SEQUENCE
+    metrics = {row[0]: (row[1], row[2], row[3]) for row in block.find("_ma_qa_metric.", ["id", "name", "mode", "type"])}
+    assert metrics == {"1": ("pLDDT", "global", "pLDDT"), "2": ("pLDDT", "local", "pLDDT"), "3": ("pTM", "global", "pTM")}
+    glob = {row[0]: float(row[1]) for row in block.find("_ma_qa_metric_global.", ["metric_id", "metric_value"])}
+    assert glob["1"] == pytest.approx(result.residue_plddt.mean(), abs=0.006)
+    assert glob["3"] == pytest.approx(result.ptm, abs=1e-4)
+    local = [(int(r[0]), r[1], float(r[2])) for r in
+             block.find("_ma_qa_metric_local.", ["label_seq_id", "metric_id", "metric_value"])]
+    assert [i for i, _, _ in local] == list(range(1, len(SEQUENCE) + 1)) and {m for _, m, _ in local} == {"2"}
+    assert np.allclose([v for _, _, v in local], result.residue_plddt, atol=0.006)
+    assert "ESMFold" in [row[0] for row in block.find("_software.", ["name"])]
+    check_structure(gemmi.read_structure(str(path)), result)  # the atoms still read back

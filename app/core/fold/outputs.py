@@ -43,16 +43,24 @@ def confidence_json(result: FoldResult, record_id: str = "") -> dict:
             "max_predicted_aligned_error": round(float(result.max_pae), 3)}
 
 
+def pae_json(result: FoldResult) -> list[dict]:
+    """The PAE in the AlphaFold DB layout (`*-predicted_aligned_error_v4.json`): a one-element list."""
+    return [{"predicted_aligned_error": np.round(result.pae.astype(np.float64), 2).tolist(),
+             "max_predicted_aligned_error": round(float(result.max_pae), 2)}]
+
+
 def write_fold_outputs(result: FoldResult, out_dir: str | Path, stem: str, record_id: str = "",
                        provenance: Optional[Provenance] = None) -> list[Path]:
-    """OUT/<stem>.pdb, .cif and .json; each file appears whole or not at all; each records
-    `provenance` when given (see `with_provenance`; the JSON under "provenance")."""
+    """OUT/<stem>.pdb, .cif (with ModelCIF confidences), .json (confidences) and .pae.json (the PAE
+    in the AlphaFold DB layout); each file appears whole or not at all; each but the PAE file
+    records `provenance` when given (see `with_provenance`; the JSON under "provenance")."""
     out_dir = Path(out_dir)
     pdb, cif = with_provenance(to_pdb(result), to_mmcif(result, name=stem), provenance)
     info = confidence_json(result, record_id or stem)
     if provenance is not None:
         info["provenance"] = provenance.as_dict()
-    texts = {".pdb": pdb, ".cif": cif, ".json": json.dumps(info) + "\n"}
+    texts = {".pdb": pdb, ".cif": cif, ".json": json.dumps(info) + "\n",
+             ".pae.json": json.dumps(pae_json(result)) + "\n"}
     paths = []
     for suffix, text in texts.items():
         path = out_dir / f"{stem}{suffix}"
