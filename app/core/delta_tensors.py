@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .onnx_refs import Buffer, OnnxWireError, fields, packed_varints
+from .onnx_refs import Buffer, OnnxWireError, fields, graph_initializers, packed_varints
 
 DTYPES = {1: np.dtype("<f4"), 3: np.dtype(np.int8)}
 
@@ -56,12 +56,8 @@ def embedded_values(path: Path, names: set[str]) -> dict[str, np.ndarray]:
         if fh.seek(0, 2) == 0:
             return found
         with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-            for number, wire, a, b in fields(buf, 0, len(buf)):
-                if number != 7 or wire != 2:
-                    continue
-                for n, w, x, y in fields(buf, a, b):
-                    if n == 5 and w == 2:
-                        name, value = _tensor(buf, x, y)
-                        if value is not None and name in names:
-                            found[name] = value
+            for x, y in graph_initializers(buf):
+                name, value = _tensor(buf, x, y)
+                if value is not None and name in names:
+                    found[name] = value
     return found

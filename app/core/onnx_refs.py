@@ -66,6 +66,16 @@ def packed_varints(buf: Buffer, start: int, end: int) -> list[int]:
     return out
 
 
+def graph_initializers(buf: Buffer) -> Iterator[tuple[int, int]]:
+    """(start, end) of each TensorProto in the main graph's initializers (ModelProto.graph 7,
+    GraphProto.initializer 5) of a serialized model."""
+    for number, wire, a, b in fields(buf, 0, len(buf)):
+        if number == 7 and wire == 2:
+            for n, w, x, y in fields(buf, a, b):
+                if n == 5 and w == 2:
+                    yield x, y
+
+
 def fields(buf: Buffer, start: int, end: int) -> Iterator[tuple[int, int, int, int]]:
     """(field number, wire type, value or payload start, payload end) of each field in buf[start:end]."""
     pos = start

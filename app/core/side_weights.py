@@ -27,7 +27,7 @@ from typing import Optional
 
 import numpy as np
 
-from .onnx_refs import Buffer, OnnxWireError, fields, packed_varints
+from .onnx_refs import Buffer, OnnxWireError, fields, graph_initializers, packed_varints
 from .pack_error import PackError
 from .pack_files import MANIFEST, file_path, graph_files
 from .side_codecs import CodecError, decode
@@ -69,12 +69,9 @@ def _declared(buf: Buffer, start: int, end: int) -> Declared:
 def declared_initializers_in(buf: Buffer) -> dict[str, Declared]:
     """{name: Declared} of the main graph's initializers (ModelProto.graph 7, GraphProto.initializer 5)."""
     found: dict[str, Declared] = {}
-    for number, wire, a, b in fields(buf, 0, len(buf)):
-        if number == 7 and wire == 2:
-            for n, w, x, y in fields(buf, a, b):
-                if n == 5 and w == 2:
-                    decl = _declared(buf, x, y)
-                    found[decl.name] = decl
+    for x, y in graph_initializers(buf):
+        decl = _declared(buf, x, y)
+        found[decl.name] = decl
     return found
 
 
