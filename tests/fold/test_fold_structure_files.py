@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 import gemmi
+import modelcif.qa_metric
+import modelcif.reader
 from app.core.fold.driver import fold
 from app.core.fold.mmcif import to_mmcif
 from app.core.fold.pdb import to_pdb
@@ -77,3 +79,27 @@ def test_mmcif_carries_modelcif_confidences_that_gemmi_reads(result, tmp_path) -
     assert np.allclose([v for _, _, v in local], result.residue_plddt, atol=0.006)
     assert "ESMFold" in [row[0] for row in block.find("_software.", ["name"])]
     check_structure(gemmi.read_structure(str(path)), result)  # the atoms still read back
+
+
+def test_mmcif_reads_back_with_python_modelcif(result, tmp_path) -> None:
+    """The reference ModelCIF library (python-modelcif, from the PDB's IHM/ModelCIF group) reads
+    the file into one model of the right sequence, with the global and per-residue scores."""
+    path = tmp_path / "fold.cif"
+    path.write_text(to_mmcif(result, name="tiny fold"))
+    with open(path) as fh:
+        systems = modelcif.reader.read(fh)
+    assert len(systems) == 1
+    system = systems[0]
+    assert [e.sequence for e in system.entities] != []
+    entity = system.entities[0]
+    assert "".join(r.code_canonical for r in entity.sequence) == SEQUENCE
+    models = [m for group in system.model_groups for m in group]
+    assert len(models) == 1
+    metrics = models[0].qa_metrics
+    local = [q for q in metrics if isinstance(q, modelcif.qa_metric.Local)]
+    glob = {type(q).__name__: q.value for q in metrics if isinstance(q, modelcif.qa_metric.Global)}
+    assert glob["pLDDT"] == pytest.approx(result.residue_plddt.mean(), abs=0.006)
+    assert glob["pTM"] == pytest.approx(result.ptm, abs=1e-4)
+    assert [q.residue.seq_id for q in local] == list(range(1, len(SEQUENCE) + 1))
+    assert all(isinstance(q, modelcif.qa_metric.PLDDT) for q in local)
+    assert np.allclose([q.value for q in local], result.residue_plddt, atol=0.006)
