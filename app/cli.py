@@ -4,20 +4,23 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 from .cli_common import CliError, ProgressLine, printable as _printable, read_records as _records
 from .cli_fold import add_fold_parser
-from .core.embedding import embed_sequence, write_embedding_files
 from .core.exit_codes import FAILED, INTERRUPTED, exit_code
-from .core.fasta import MAX_SCORE_RESIDUES, FastaError, check_lengths, decode_text
+from .core.fasta import MAX_SCORE_RESIDUES, FastaError, Record, check_lengths, decode_text
 from .core.jobs import Cancelled
-from .core.mutants import MutantError, all_single_mutants, parse_mutant, parse_mutant_text
-from .core.outputs import check_writable, prepare_dir, safe_stem, write_scores_csv
+from .core.mutants import MutantError, parse_mutant, parse_mutant_text
+from .core.outputs import check_writable, prepare_dir
 from .core.pack import Pack, PackError, default_pack_dir, load_pack
 from .core.provenance import Provenance
 from .core.runtime import Esm2Runtime, InferenceError
-from .core.scoring import METHODS, not_scored_positions, score_matrix, score_mutants
+from .core.scoring import METHODS, not_scored_positions
+from .core.tokenizer import Tokenizer
+
+if TYPE_CHECKING:
+    from .batch_command import Options
 
 
 def _load(model: Optional[str]) -> Pack:
@@ -46,7 +49,45 @@ def _mutant_codes(arg: str) -> list[str]:
     return codes
 
 
+def _directory_out(out: str) -> bool:
+    """`--out` names a directory (shards, summary.csv, merged scores.csv) unless it ends in .csv."""
+    return not str(out).lower().endswith(".csv")
+
+
+def _batch_options(args: argparse.Namespace, to_dir: bool) -> "Options":
+    from .batch_command import Options
+
+    scheduler = getattr(args, "scheduler", None)
+    for flag, given in (("--resume", args.resume), ("--scheduler", scheduler)):
+        if given and not to_dir:
+            raise CliError(f"{flag} needs --out DIR (a directory of shards), not the single file {args.out}")
+    return Options(args.token_budget, args.chunk, args.resume, scheduler, args.threads)
+
+
+def _run_batch(args: argparse.Namespace, pack: Pack, work, records: list[Record], provenance: Provenance,
+               out: Path, options) -> int:
+    """Run a directory-form batch; a summary is left behind whatever happens."""
+    from .batch_command import describe, run_to_dir, stderr_report
+
+    runtime = None if options.scheduler else Esm2Runtime(pack, threads=args.threads)
+    progress = ProgressLine()
+    try:
+        outcome = run_to_dir(runtime, pack.path, work, records, out, provenance, options, progress,
+                             stderr_report)
+    except KeyboardInterrupt:
+        progress.close()
+        print(f"error: interrupted; finished chunks are in {out} (summary.csv); rerun with --resume to "
+              f"compute only the rest", file=sys.stderr)
+        return INTERRUPTED
+    progress.close()
+    print(describe(outcome, out, work.kind), file=sys.stderr)
+    return FAILED if outcome.counts.get("failed") else 0
+
+
 def cmd_score(args: argparse.Namespace) -> int:
+    from .batch_command import run_to_csv, stderr_report
+    from .core.batch_jobs import ScoreWork
+
     records = _records(args.fasta)
     check_lengths(records, MAX_SCORE_RESIDUES, "score")
     codes = _mutant_codes(args.mutants) if args.mutants is not None else None
@@ -57,22 +98,22 @@ def cmd_score(args: argparse.Namespace) -> int:
                     parse_mutant(code, rec.sequence)
                 except MutantError as e:
                     raise CliError(f"record {rec.id!r}: {e}") from None
-    check_writable(args.out)  # a bad --out is reported now, not after the scoring
+    to_dir = _directory_out(args.out)
+    options = _batch_options(args, to_dir)
+    out = prepare_dir(args.out) if to_dir else check_writable(args.out)  # a bad --out: now, not after the work
     pack = _load(args.model)
-    runtime = Esm2Runtime(pack, threads=args.threads)
-    progress = ProgressLine(records=len(records))
-    rows = []
-    for n, rec in enumerate(records, 1):
-        progress.record(n, rec.id, len(rec))
-        matrix = score_matrix(runtime, rec.sequence, args.method, progress=progress,
-                              batch_size=args.batch_size)
-        names = codes if codes is not None else list(all_single_mutants(rec.sequence))
-        rows.extend((rec.id, name, float(s)) for name, s in zip(names, score_mutants(matrix, names)))
-    progress.close()
     provenance = Provenance.of_pack(pack.path, args.method, pack.name, pack.scheme)
-    n = write_scores_csv(args.out, rows, provenance)
-    print(f"wrote {n} scores for {len(records)} record(s) to {args.out} (provenance: "
-          f"{args.out}.json)", file=sys.stderr)
+    work = ScoreWork(args.method, codes, args.batch_size)
+    if to_dir:
+        rc = _run_batch(args, pack, work, records, provenance, out, options)
+    else:
+        progress = ProgressLine()
+        outcome = run_to_csv(Esm2Runtime(pack, threads=args.threads), work, records, out, provenance,
+                             options, progress, stderr_report)
+        progress.close()
+        print(f"wrote {outcome.rows} scores for {outcome.counts.get('done', 0)} record(s) to {args.out} "
+              f"(provenance: {args.out}.json)", file=sys.stderr)
+        rc = FAILED if outcome.counts.get("failed") else 0
     for rec in records:
         if not_scored_positions(rec.sequence):
             shown = ", ".join(map(str, not_scored_positions(rec.sequence)[:10]))
@@ -80,33 +121,21 @@ def cmd_score(args: argparse.Namespace) -> int:
                   f"{', ...' if len(not_scored_positions(rec.sequence)) > 10 else ''} have a "
                   f"non-standard residue (X, B, Z, U, O); their substitutions are not scored "
                   f"and not written", file=sys.stderr)
-    return 0
+    return rc
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
+    from .core.batch_jobs import EmbedWork
+
     records = _records(args.fasta)
+    options = _batch_options(args, True)
     pack = _load(args.model)
-    runtime = Esm2Runtime(pack, threads=args.threads)
-    check_lengths(records, runtime.max_residues, "embed (one model window, no windowing)")
+    max_residues = pack.max_tokens - Tokenizer(pack.alphabet).n_special
+    check_lengths(records, max_residues, "embed (one model window, no windowing)")
     out = prepare_dir(args.out)
     provenance = Provenance.of_pack(pack.path, "embedding" + (" + contacts" if args.contacts else ""),
                                     pack.name, pack.scheme)
-    progress = ProgressLine()
-    stems: set[str] = set()
-    for n, rec in enumerate(records, 1):
-        stem, k = safe_stem(rec.id), 2
-        while stem in stems:
-            stem, k = f"{safe_stem(rec.id)}_{k}", k + 1
-        stems.add(stem)
-        try:
-            emb = embed_sequence(runtime, rec.sequence, contacts=args.contacts)
-        except InferenceError as e:
-            raise CliError(f"record {rec.id!r}: {e}", FAILED) from None
-        write_embedding_files(out, stem, rec.id, rec.sequence, emb, provenance)
-        progress(n, len(records), f"embedded {n}/{len(records)} records ({rec.id})")
-    progress.close()
-    print(f"wrote embeddings of {len(records)} record(s) to {out}", file=sys.stderr)
-    return 0
+    return _run_batch(args, pack, EmbedWork(args.contacts, provenance), records, provenance, out, options)
 
 
 def program_name(argv0: Optional[str] = None) -> str:
@@ -133,6 +162,37 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _scheduler(text: str) -> str:
+    """argparse type of --scheduler: local, local:N or tcp://host:port (app.core.distributed)."""
+    from .core.scheduler_spec import parse_scheduler
+
+    try:
+        parse_scheduler(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
+def _add_batch_options(p: argparse.ArgumentParser) -> None:
+    """Options of the many-record engine (app.core.batch_jobs), shared by score and embed."""
+    from .core.batching import DEFAULT_TOKEN_BUDGET
+    from .core.batch_jobs import DEFAULT_CHUNK
+
+    p.add_argument("--token-budget", type=_positive_int, default=DEFAULT_TOKEN_BUDGET, metavar="N",
+                   help=f"padded tokens per pass: records are sorted by length and packed into "
+                   f"batches of at most N tokens (default {DEFAULT_TOKEN_BUDGET}; 1: one record per pass)")
+    p.add_argument("--chunk", type=_positive_int, default=DEFAULT_CHUNK, metavar="N",
+                   help=f"records per shard of --out DIR (default {DEFAULT_CHUNK}): a kill loses at most "
+                   f"the chunk in flight")
+    p.add_argument("--resume", action="store_true", help="with --out DIR: skip the records an earlier "
+                   "run with the same pack and settings finished there")
+    p.add_argument("--scheduler", type=_scheduler, default=None, metavar="local[:N]|tcp://HOST:PORT",
+                   help="run the chunks on Dask (pip install 'edgefold[app]'): local[:N] starts N "
+                   "worker processes on this machine (1 thread each, loopback only; default N: "
+                   "cores); tcp://host:8786 uses a running scheduler whose workers see --model "
+                   "and --out at the same paths. Needs --out DIR")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=program_name(), description="EdgeFold: ESM-2 on your CPU. "
                                 "Without a command, opens the desktop app.")
@@ -149,10 +209,13 @@ def build_parser() -> argparse.ArgumentParser:
                        description=f"Score every single substitution (or --mutants) of each record "
                        f"and write a ProteinGym-style CSV. Records of up to {MAX_SCORE_RESIDUES:,} "
                        f"residues (ASCII letters) are accepted; longer ones are refused.")
-    s.add_argument("--out", required=True, metavar="OUT.csv", help="output CSV "
-                   "(record_id,mutant,score), written atomically with a provenance sidecar "
-                   "OUT.csv.json; its directory must exist and it must not be a symlink, "
-                   "device or directory")
+    s.add_argument("--out", required=True, metavar="OUT.csv|DIR", help="a name ending in .csv: "
+                   "one CSV (record_id,mutant,score), written atomically at the end with a "
+                   "provenance sidecar OUT.csv.json; its directory must exist and it must not be a "
+                   "symlink, device or directory. Any other name: a directory (created if missing; "
+                   "its parent must exist) of shards, one per chunk of records, committed as they "
+                   "finish, plus DIR/summary.csv (per record: status, error, shard) and the merged "
+                   "DIR/scores.csv (+ .json provenance)")
     s.add_argument("--method", choices=METHODS, default="wt-marginal",
                    help="wt-marginal: one pass, log p(mt|x) - log p(wt|x); masked-marginal: "
                    "masks each position in turn (L passes, slower). Default: wt-marginal")
@@ -160,12 +223,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "'A23G,A23G:K40R' (1-based)")
     s.add_argument("--batch-size", type=_positive_int, default=16, metavar="N",
                    help="masked copies per pass (>= 1, default 16)")
+    _add_batch_options(s)
     s.set_defaults(func=cmd_score)
     e = sub.add_parser("embed", parents=[common], help="write per-residue and mean embeddings "
                        "(and contacts) as .npy files")
     e.add_argument("--out", required=True, metavar="DIR", help="output directory (created "
                    "if missing; its parent must exist)")
     e.add_argument("--contacts", action="store_true", help="also write <id>.contacts.npy (L, L)")
+    _add_batch_options(e)
     e.set_defaults(func=cmd_embed)
     add_fold_parser(sub, common)
     sub.add_parser("gui", help="open the desktop app (same as no command)")
