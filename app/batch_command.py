@@ -88,7 +88,7 @@ def run_to_dir(runtime: Optional[Esm2Runtime], pack_path: Path, work: Work, reco
             run_distributed(options.scheduler, pack_path, work, store, todo, options, on_commit, report)
         elif todo:
             assert runtime is not None
-            run_local(Planner(runtime, work, options.token_budget, report=report), store, todo,
+            run_local(Planner(runtime, work, options.token_budget, report=report, progress=progress), store, todo,
                       options.chunk, on_commit)
     finally:
         counts = store.write_summary(pairs, provenance)
@@ -103,8 +103,8 @@ def run_to_csv(runtime: Esm2Runtime, work: Work, records: Sequence[Record], out:
     jobs = make_jobs(records, stems=False)
     store = MemoryStore(settings_of(work, provenance))
     meter = Meter(len(jobs), sum(len(j.sequence) for j in jobs))
-    run_local(Planner(runtime, work, options.token_budget, report=report), store, jobs, options.chunk,
-              _tracker(meter, progress))
+    planner = Planner(runtime, work, options.token_budget, report=report, progress=progress)
+    run_local(planner, store, jobs, options.chunk, _tracker(meter, progress))
     pairs = [(r.id, r.sequence) for r in records]
     counts: dict = {}
     for entry, _ in store.entries().values():

@@ -22,7 +22,7 @@ import numpy as np
 from .batching import DEFAULT_MAX_ROWS, DEFAULT_TOKEN_BUDGET, Batch, batching_is_exact, plan_batches, run_packed
 from .embedding import Embedding, embed_sequence, write_embedding_files
 from .fasta import STANDARD_AA
-from .jobs import CancelToken, check
+from .jobs import CancelToken, Progress, check
 from .pack_error import PackError
 from .provenance import Provenance
 from .runtime import Esm2Runtime, InferenceError
@@ -75,8 +75,8 @@ class Meter:
         seq_s, res_s = self.rates()
         left = self.residues - self.done_residues
         eta = _duration(left / res_s) if res_s > 0 else "?"
-        return (f"{self.done_records}/{self.records} records, {seq_s:.1f} seq/s, {res_s:,.0f} residues/s, "
-                f"ETA {eta}")
+        return (f"[{self.done_records}/{self.records} records, {seq_s:.1f} seq/s, {res_s:,.0f} residues/s, "
+                f"ETA {eta}]")
 
 
 def _duration(seconds: float) -> str:
@@ -94,11 +94,16 @@ class ScoreWork:
     def __init__(self, method: str, codes: Optional[Sequence[str]] = None, batch_size: int = 16) -> None:
         self.method, self.codes, self.batch_size = method, codes, batch_size
 
-    def packable(self, runtime: Esm2Runtime, sequence: str) -> bool:
-        return self.method == "wt-marginal" and len(sequence) <= runtime.max_residues
+    @property
+    def packs(self) -> bool:
+        """masked-marginal batches L masked copies of one record already (no padding)."""
+        return self.method == "wt-marginal"
 
-    def run_single(self, runtime: Esm2Runtime, sequence: str) -> np.ndarray:
-        return score_matrix(runtime, sequence, self.method, batch_size=self.batch_size).scores
+    def packable(self, runtime: Esm2Runtime, sequence: str) -> bool:
+        return self.packs and len(sequence) <= runtime.max_residues
+
+    def run_single(self, runtime: Esm2Runtime, sequence: str, progress: Optional[Progress] = None) -> np.ndarray:
+        return score_matrix(runtime, sequence, self.method, progress=progress, batch_size=self.batch_size).scores
 
     def from_outputs(self, runtime: Esm2Runtime, sequence: str, outputs: dict) -> np.ndarray:
         """(L, 20) float32 as score_matrix gives for a one-window wt-marginal record."""
@@ -137,6 +142,7 @@ class EmbedWork:
     """Per-residue and mean embeddings (and contacts) of each record, as `embed_sequence`."""
 
     kind = "embed"
+    packs = True
 
     def __init__(self, contacts: bool, provenance: Provenance) -> None:
         self.contacts, self.provenance = contacts, provenance
@@ -145,7 +151,7 @@ class EmbedWork:
     def packable(self, runtime: Esm2Runtime, sequence: str) -> bool:
         return len(sequence) <= runtime.max_residues
 
-    def run_single(self, runtime: Esm2Runtime, sequence: str) -> Embedding:
+    def run_single(self, runtime: Esm2Runtime, sequence: str, progress: Optional[Progress] = None) -> Embedding:
         return embed_sequence(runtime, sequence, contacts=self.contacts)
 
     def from_outputs(self, runtime: Esm2Runtime, sequence: str, outputs: dict) -> Embedding:
@@ -174,16 +180,17 @@ class Planner:
     """How a runtime may pack: decided once per run by app.core.batching.batching_is_exact."""
 
     def __init__(self, runtime: Esm2Runtime, work: Work, token_budget: int = DEFAULT_TOKEN_BUDGET,
-                 max_rows: int = DEFAULT_MAX_ROWS, report: Optional[Report] = None) -> None:
-        self.runtime, self.work = runtime, work
+                 max_rows: int = DEFAULT_MAX_ROWS, report: Optional[Report] = None,
+                 progress: Optional[Progress] = None) -> None:
+        self.runtime, self.work, self.progress = runtime, work, progress
         self.token_budget, self.max_rows, self.equal_lengths = token_budget, max_rows, False
-        if max_rows > 1:
+        if max_rows > 1 and token_budget > 1 and work.packs:
             main = tuple(o for o in work.outputs if o != "contacts")
             if not batching_is_exact(runtime, main):
                 self.max_rows = 1
-                _say(report, f"pack {runtime.pack.name!r} ({runtime.pack.scheme}) quantizes activations "
-                             f"with statistics of the whole batch, so packing would change results: one "
-                             f"record per pass")
+                _say(report, f"packing records changes the outputs of pack {runtime.pack.name!r} "
+                             f"({runtime.pack.scheme}: activations quantized with statistics of the whole "
+                             f"batch, or no padding mask in the graph): one record per pass")
             elif "contacts" in work.outputs and not batching_is_exact(runtime, work.outputs):
                 self.equal_lengths = True
                 _say(report, "the contact head sums over padded rows: only records of equal length "
@@ -210,7 +217,7 @@ def compute(planner: Planner, batch: Sequence[Job]) -> list[object]:
     rt, work = planner.runtime, planner.work
     try:
         if len(batch) == 1 and not work.packable(rt, batch[0].sequence):
-            return [("single", work.run_single(rt, batch[0].sequence))]
+            return [("single", work.run_single(rt, batch[0].sequence, planner.progress))]
         return [("outputs", o) for o in run_packed(rt, [j.sequence for j in batch], work.outputs)]
     except (InferenceError, PackError, ValueError) as e:
         if len(batch) == 1:

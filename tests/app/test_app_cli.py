@@ -105,7 +105,7 @@ def test_embed(standin_pack_dir, tmp_path):
 def test_interrupt_leaves_no_csv(standin_pack_dir, fasta, tmp_path, monkeypatch, capsys):
     def boom(*a, **k):
         raise KeyboardInterrupt
-    monkeypatch.setattr("app.cli.score_matrix", boom)
+    monkeypatch.setattr("app.core.batch_jobs.compute", boom)
     out = tmp_path / "o.csv"
     assert main(["score", "--model", str(standin_pack_dir), "--fasta", str(fasta),
                  "--out", str(out)]) == 130

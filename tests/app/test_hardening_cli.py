@@ -23,14 +23,16 @@ def fasta(tmp_path):
 
 @pytest.fixture
 def scored(monkeypatch):
-    """Records the sequences score_matrix was called with (the work that must not start)."""
-    calls = []
-    real = cli.score_matrix
+    """Records the sequences the batch engine computed (the work that must not start)."""
+    from app.core import batch_jobs
 
-    def spy(runtime, sequence, *a, **k):
-        calls.append(sequence)
-        return real(runtime, sequence, *a, **k)
-    monkeypatch.setattr(cli, "score_matrix", spy)
+    calls = []
+    real = batch_jobs.compute
+
+    def spy(planner, batch):
+        calls.extend(j.sequence for j in batch)
+        return real(planner, batch)
+    monkeypatch.setattr(batch_jobs, "compute", spy)
     return calls
 
 
@@ -130,7 +132,10 @@ def test_fifo_out_is_refused(standin_pack_dir, fasta, tmp_path, capsys, scored):
 
 
 def test_directory_out_is_refused_before_work(standin_pack_dir, fasta, tmp_path, capsys, scored):
-    assert _score(standin_pack_dir, fasta, tmp_path) == 2
+    """A name ending in .csv is the single-file form: a directory there is refused (any other
+    name is the directory form of tests/app/test_batch_cli.py)."""
+    (tmp_path / "adir.csv").mkdir()
+    assert _score(standin_pack_dir, fasta, tmp_path / "adir.csv") == 2
     assert "a directory" in capsys.readouterr().err and scored == []
 
 
