@@ -64,7 +64,7 @@ def model_id(spec: str) -> str:
 
 
 def export(loaded, args, schemes: list[str]):
-    from exporter.sequences import read_sequences, stratified
+    from packbuild.sequences import read_sequences, stratified
 
     from .packs import build_packs
     calibration = read_sequences(args.calibration)
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     from exporter.loaders import load
-    from exporter.sequences import read_sequences
+    from packbuild.sequences import read_sequences
     names = [n for n in args.assay_names.split(",") if n]
     paths = assay_paths(args.assays, names, args.max_assays)
     meta = {"date": utc_now(), "cpu": cpu_info(), "command": "python -m bench.accuracy " + " ".join(argv),

@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 import onnx
 
-from exporter.metrics import spearman
+from packbuild.metrics import spearman
 
 from .activation_rewrite import fake_quant_layernorm_inputs, layernorm_targets
 from exporter.proteingym import read_assay
@@ -23,7 +23,7 @@ def layernorm_stats(model: onnx.ModelProto, calibration: Sequence[str], size: in
     from quant.observers import ObserverConfig
     from quant.sites import layernorm_sites
 
-    from exporter.quantize import Calibrator
+    from packbuild.quantize import Calibrator
 
     cal = Calibrator(list(calibration), size, 1022)
     return cal.stats(model, [s.activation for s in layernorm_sites(model)], ObserverConfig(kind="minmax"))
@@ -48,7 +48,7 @@ def mean_spearman(model: onnx.ModelProto, assays: list, threads: int) -> tuple[f
 def run_study(weights, calibration: Sequence[str], assay_paths: Sequence[Path], bits: Sequence[int] = (8, 6, 4),
               calibration_size: int = 64, threads: int = 2) -> dict:
     """{"float": {...}, "uniform": {bits: {...}}, "pwlq": {bits: {...}}, "sites": [...]}: mean and per-assay rho."""
-    from exporter.esm2_graph import build_esm2
+    from packbuild.esm2_graph import build_esm2
 
     model = build_esm2(weights, contacts=False)
     stats = layernorm_stats(model, calibration, calibration_size)

@@ -54,7 +54,7 @@ def layer_inputs(weights, sequences: list[str], names, max_rows: int, seed: int)
     import torch
     from esm.model.esm2 import ESM2
 
-    from exporter.sequences import encode
+    from packbuild.sequences import encode
 
     cfg = weights.config
     model = ESM2(num_layers=cfg.num_layers, embed_dim=cfg.embed_dim, attention_heads=cfg.attention_heads,
@@ -206,7 +206,7 @@ def report(pairs, args) -> str:
 
 def main(argv=None) -> None:
     from exporter.loaders import load
-    from exporter.sequences import DEFAULT_CALIBRATION, DEFAULT_HELDOUT, read_sequences, stratified
+    from packbuild.sequences import DEFAULT_CALIBRATION, DEFAULT_HELDOUT, read_sequences, stratified
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--base", required=True)

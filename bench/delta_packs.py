@@ -74,7 +74,7 @@ def bench_finetune(path: Path, base_fp32: Path, quantized: dict[str, Path], base
     from exporter.loaders import load
     from exporter.pipeline import ExportOptions, Exporter
     from exporter.proteingym import read_assay
-    from exporter.sequences import DEFAULT_HELDOUT, encode, read_sequences, stratified
+    from packbuild.sequences import DEFAULT_HELDOUT, encode, read_sequences, stratified
 
     assay_name = SUFFIX.sub("", path.stem)
     assay = read_assay(args.assays / f"{assay_name}.csv.gz")
@@ -252,7 +252,7 @@ def main(argv=None) -> None:
     from exporter.delta_pack import base_weights
     from exporter.loaders import load
     from exporter.pipeline import ExportOptions, Exporter
-    from exporter.sequences import DEFAULT_CALIBRATION, read_sequences
+    from packbuild.sequences import DEFAULT_CALIBRATION, read_sequences
 
     from .common import cpu_info
 
@@ -298,7 +298,7 @@ def main(argv=None) -> None:
     if "deltadq_calib" in args.methods:
         from exporter.delta_calib import base_float_model, linear_inputs
         from exporter.delta_pack import CODED
-        from exporter.sequences import stratified
+        from packbuild.sequences import stratified
 
         CALIB["inputs"] = linear_inputs(base_float_model(base_fp32), [n for n in base_inits[0] if CODED.match(n)],
                                         stratified(calibration, args.calib_sequences, 256), threads=args.threads)

@@ -8,8 +8,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from exporter.metrics import spearman
-from exporter.sequences import encode
+from packbuild.metrics import spearman
+from packbuild.sequences import encode
 
 from .contacts import precision_at, read_structure, true_contacts
 from exporter.proteingym import read_assay

@@ -38,7 +38,7 @@ def trunk_sqnr(model, parts, length: int) -> float:
     import torch
 
     from exporter.esmfold.parts import example_inputs, wrapper
-    from exporter.metrics import sqnr_db
+    from packbuild.metrics import sqnr_db
 
     feeds = example_inputs(model, "trunk", length=length, seed=1)
     with torch.no_grad():
@@ -51,7 +51,7 @@ def write_pack(model, args: argparse.Namespace) -> Path:
     """fp32: the parts as exported; otherwise calibrated and quantized by the exporter's FoldExporter."""
     from exporter.esmfold.export import FoldExporter, FoldExportOptions
     from exporter.esmfold.pack import write_folding_pack
-    from exporter.sequences import read_sequences
+    from packbuild.sequences import read_sequences
 
     out = Path(args.work) / args.scheme
     if args.scheme == "fp32":

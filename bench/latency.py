@@ -65,7 +65,7 @@ def score(runner, seq: str, method: str, batch: int) -> np.ndarray:
 
 def masked_subset_seconds(runner, seq: str, positions: int, batch: int) -> float:
     """Seconds for all L masked positions, scaled from ceil(positions / batch) timed full passes."""
-    from exporter.sequences import encode
+    from packbuild.sequences import encode
 
     from .scoring import MASK_ID
     base = encode(seq)

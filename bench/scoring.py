@@ -1,6 +1,6 @@
 """Zero-shot substitution scores (wild-type and masked marginal) from a pack, with windows for long proteins.
 
-Numpy only, on exporter.metrics' definitions (log-softmax over the full vocabulary, then the 20
+Numpy only, on packbuild.metrics' definitions (log-softmax over the full vocabulary, then the 20
 standard columns minus the wild type: ProteinGym's convention). Sequences longer than the model
 window are cut into windows of `size` residues overlapping by half; each position is scored from
 the window whose centre is nearest (ESM-1v / ProteinGym style). `app_matrix` runs the app's own
@@ -12,8 +12,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from exporter.metrics import STANDARD, log_softmax, wt_marginal
-from exporter.sequences import TOKEN_IDS, encode
+from packbuild.metrics import STANDARD, log_softmax, wt_marginal
+from packbuild.sequences import TOKEN_IDS, encode
 
 MASK_ID = TOKEN_IDS["<mask>"]
 Logits = Callable[[np.ndarray], np.ndarray]  # tokens (B, T) int64 -> logits (B, T, V)

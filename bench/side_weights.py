@@ -2,7 +2,7 @@
 
     python -m bench.side_weights [--arch t12_35M] [--repeats 3]
 
-Exports a random-init ESM-2 of `--arch` as an fp32 pack, repacks it with exporter.side_weights,
+Exports a random-init ESM-2 of `--arch` as an fp32 pack, repacks it with packbuild.side_weights,
 then loads each pack (load_pack + Esm2Runtime, then one 256-token forward pass) in a fresh
 interpreter, alternating, and prints a markdown table of the medians.
 """

@@ -19,7 +19,7 @@ from .common import memory_kb
 
 def tokens_for(length: int, batch: int) -> np.ndarray:
     """(B, L + 2) int64: BOS, random standard residues (seed = L), EOS; identical across variants."""
-    from exporter.sequences import encode
+    from packbuild.sequences import encode
 
     from .sequences import random_sequence
     return np.concatenate([encode(random_sequence(length, seed=length + b)) for b in range(batch)])

@@ -19,7 +19,7 @@ import numpy as np
 
 from app.core.jobs import Progress
 
-from .metrics import spearman
+from packbuild.metrics import spearman
 from .proteingym import assay_paths, read_assay
 
 log = logging.getLogger(__name__)

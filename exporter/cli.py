@@ -8,8 +8,9 @@ from pathlib import Path
 
 from app.core.exit_codes import INTERRUPTED, exit_code
 
+from packbuild.sequences import DEFAULT_CALIBRATION, DEFAULT_HELDOUT, read_sequences, stratified
+
 from .results_table import Column, results_table
-from .sequences import DEFAULT_CALIBRATION, DEFAULT_HELDOUT, read_sequences, stratified
 
 DESCRIPTION = """\
 Export an ESM-2 masked language model to ONNX model packs, one per quantization scheme.
@@ -173,7 +174,7 @@ ESM2_DEFAULTS = {"calibration_size": 64, "verify_size": 16, "max_verify_residues
 def run(args: argparse.Namespace) -> int:
     from .esmfold.loaders import is_folding_checkpoint
     from .loaders import load
-    from .pack import check_out_dirs
+    from packbuild.pack import check_out_dirs
 
     from .scheme_options import parse_schemes
 

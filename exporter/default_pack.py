@@ -98,7 +98,7 @@ def install(pack: Path, out: Path, license_text: str) -> None:
     """Copy the pack to `out` (replacing a previous pack there, never a directory that is not one)."""
     if out.exists() and not (out / "manifest.json").is_file():
         raise RuntimeError(f"{out} exists and is not a model pack; refusing to replace it")
-    from .pack import swap_into_place
+    from packbuild.pack import swap_into_place
 
     tmp = out.with_name(f".{out.name}.installing")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -17,7 +17,7 @@ from onnx import helper
 
 from app.core.session import open_session
 
-from .sequences import encode
+from packbuild.sequences import encode
 
 
 def base_float_model(base_dir: Path, base_model: Optional[str] = None) -> onnx.ModelProto:
@@ -28,7 +28,7 @@ def base_float_model(base_dir: Path, base_model: Optional[str] = None) -> onnx.M
     pack = load_pack(base_dir, verify=False)
     if pack.scheme == "fp32" and base_model is None:
         return onnx.load(str(pack.model_path))
-    from .esm2_graph import build_esm2
+    from packbuild.esm2_graph import build_esm2
     from .loaders import load
 
     return build_esm2(load(base_model).weights, contacts=False)

@@ -39,9 +39,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> int:
     from .delta_verify import table, verify_delta
     from .loaders import load
-    from .pack import check_replaceable
+    from packbuild.pack import check_replaceable
     from .proteingym import read_assay
-    from .sequences import DEFAULT_CALIBRATION, DEFAULT_HELDOUT, read_sequences, stratified
+    from packbuild.sequences import DEFAULT_CALIBRATION, DEFAULT_HELDOUT, read_sequences, stratified
 
     check_replaceable(args.out)
     finetuned = load(args.finetuned)

@@ -7,7 +7,7 @@
 
 Base weights are the base pack's own when it is fp32; a quantized base needs its float model
 (`base_model`), whose checkpoint hash must be the one the base pack records. Deltas are taken in
-the base graph's initializer space (exporter.esm2_graph names), so the app adds them by name.
+the base graph's initializer space (packbuild.esm2_graph names), so the app adds them by name.
 """
 from __future__ import annotations
 
@@ -29,9 +29,9 @@ from app.core.pack import load_pack
 from app.core.pack_files import sha256_file
 from app.core.side_weights import load_side_weights
 
-from .esm2_graph import build_esm2
-from .pack import check_replaceable, recover, swap_into_place, write_manifest
-from .provenance import exporter_version, file_provenance
+from packbuild.esm2_graph import build_esm2
+from packbuild.pack import check_replaceable, recover, swap_into_place, write_manifest
+from packbuild.provenance import exporter_version, file_provenance
 
 log = logging.getLogger(__name__)
 DELTA_FILE = "delta.npz"
@@ -225,7 +225,7 @@ def delta_manifest(spec: DeltaSpec, out_dir: Path) -> dict:
 
 def write_delta_pack(out_dir: Path, spec: DeltaSpec,
                      inspect: Optional[Callable[[Path], dict]] = None) -> Path:
-    """OUT/delta.npz + manifest, staged in `.NAME.tmp-PID` and swapped into place (exporter.pack's rules).
+    """OUT/delta.npz + manifest, staged in `.NAME.tmp-PID` and swapped into place (packbuild.pack's rules).
 
     `inspect(staged)` runs on the complete staged pack (loaded through the app: base resolution,
     reconstruction) and returns keys merged into `delta` (the verification).

@@ -15,8 +15,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .metrics import sqnr_db, spearman
-from .sequences import encode
+from packbuild.metrics import sqnr_db, spearman
+from packbuild.sequences import encode
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from typing import Protocol
 import numpy as np
 import onnx
 
-from .pack import write_pack
+from packbuild.pack import write_pack
 
 log = logging.getLogger(__name__)
 

@@ -32,8 +32,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from packbuild.metrics import spearman
+
 from .finetune_eval import zero_shot_spearman
-from .metrics import spearman
 from .proteingym import Assay, read_assay
 from .train import init_model, learning_rate, masked_lm_loss, save_checkpoint, validation_perplexity
 from .train_data import MlmBatches, MlmConfig, read_fasta_sequences

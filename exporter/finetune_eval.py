@@ -5,7 +5,7 @@
     python -m exporter.finetune_eval --model BASE --assay ASSAY.csv.gz --test-split ft_supervised.pt
 
 Zero-shot scores follow app.core.scoring (log p(mt) - log p(wt) over the full 33-token vocabulary,
-multi-mutants additive) through exporter.metrics.wt_marginal and app.core.scoring.score_mutants, so
+multi-mutants additive) through packbuild.metrics.wt_marginal and app.core.scoring.score_mutants, so
 a number here matches `python -m exporter MODEL --benchmark` on the float pack. `--supervised`
 reports the checkpoint's regression head on the held-out positions recorded in the checkpoint.
 """
@@ -22,8 +22,9 @@ import torch
 
 from app.core.scoring import ScoreMatrix, score_mutants
 
+from packbuild.metrics import STANDARD, log_softmax, spearman, wt_marginal
+
 from .benchmark import METHODS
-from .metrics import STANDARD, log_softmax, spearman, wt_marginal
 from .proteingym import Assay, read_assay
 from .variant_head import encode
 

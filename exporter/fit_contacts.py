@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from packbuild.sequences import encode
+
 from .loaders import load
-from .sequences import encode
 from .structures import precision_at_l, read_chain
 
 log = logging.getLogger("exporter.fit_contacts")

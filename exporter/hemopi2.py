@@ -28,7 +28,7 @@ from app.core.exit_codes import exit_code
 
 from app.core.pack_files import sha256_file
 
-from .weights import CheckpointError, hf_to_fair_esm_names
+from packbuild.weights import CheckpointError, hf_to_fair_esm_names
 
 log = logging.getLogger(__name__)
 

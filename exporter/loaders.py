@@ -10,7 +10,8 @@ from typing import Callable
 
 import numpy as np
 
-from .weights import CheckpointError, Esm2Config, Esm2Weights, from_state_dict, hf_to_fair_esm_names
+from packbuild.checkpoint import hf_config, hf_esm2_config
+from packbuild.weights import CheckpointError, Esm2Config, Esm2Weights, from_state_dict, hf_to_fair_esm_names
 
 log = logging.getLogger(__name__)
 
@@ -122,26 +123,13 @@ def load_fair_esm_file(path: Path) -> LoadedModel:
 
 def load_huggingface_dir(path: Path) -> LoadedModel:
     """A HuggingFace ESM directory (`config.json` + safetensors/bin), e.g. a fine-tuned EsmForMaskedLM."""
-    cfg_path = path / "config.json"
-    if not cfg_path.exists():
-        raise CheckpointError(f"{path}: no config.json; expected a HuggingFace ESM model directory")
-    hf = json.loads(cfg_path.read_text())
-    if hf.get("model_type") != "esm":
-        raise CheckpointError(f"{cfg_path}: model_type is {hf.get('model_type')!r}, not 'esm'")
-    if hf.get("is_folding_model"):
-        raise CheckpointError(f"{path}: an ESMFold checkpoint; ESM-2 export needs an EsmForMaskedLM")
-    if hf.get("position_embedding_type", "rotary") != "rotary" or hf.get("emb_layer_norm_before"):
-        raise CheckpointError(f"{cfg_path}: not an ESM-2 layout (rotary positions, no embedding LayerNorm)")
+    hf = hf_config(path)
     state = _read_hf_state(path)
     if not any(k.startswith("lm_head.") for k in state):
         archs = ", ".join(hf.get("architectures") or ["unknown"])
         raise CheckpointError(f"{path}: this checkpoint ({archs}) has no masked-LM head (lm_head.*). Variant "
                               "scoring needs EsmForMaskedLM weights; a classification model cannot score.")
-    cfg = Esm2Config(num_layers=hf["num_hidden_layers"], embed_dim=hf["hidden_size"],
-                     attention_heads=hf["num_attention_heads"], vocab_size=hf.get("vocab_size", 33),
-                     token_dropout=bool(hf.get("token_dropout", True)),
-                     max_tokens=min(1024, int(hf.get("max_position_embeddings", 1026)) - 2),
-                     layer_norm_eps=float(hf.get("layer_norm_eps", 1e-5)))
+    cfg = hf_esm2_config(hf)
     weights = from_state_dict(path.name, cfg, hf_to_fair_esm_names(state), source=str(path))
     return LoadedModel(weights, _hf_reference(path))
 

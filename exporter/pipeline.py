@@ -11,14 +11,17 @@ import onnx
 
 from app.core.jobs import Progress
 
-from .esm2_graph import build_esm2
+from packbuild.esm2_graph import build_esm2
+from packbuild.pack import alphabet_manifest, architecture_manifest
+from packbuild.provenance import file_provenance, provenance_name
+from packbuild.quantize import Calibrator, quantize
+from packbuild.verify import RuntimeSession, verify
+
 from .export_loop import ExportResult, run_export
 from .loaders import LoadedModel
-from .pack import alphabet_manifest, architecture_manifest
-from .provenance import file_provenance, provenance_name
-from .quantize import Calibrator, quantize
 from .scheme_options import scheme_config
-from .verify import reference_outputs, verify
+
+from .verify import reference_outputs
 
 log = logging.getLogger(__name__)
 
@@ -119,18 +122,6 @@ class Exporter:
                 "onnx": onnx_info, "provenance": {"source": self.source}, "notes": list(w.notes),
                 "calibration": calibration, "accuracy": {}, "license": self.options.license,
                 "credits": self.options.credits, **self.options.extra_manifest}
-
-
-class RuntimeSession:
-    """The app's Esm2Runtime behind the `run(names, feed)` call exporter.verify makes: verification
-    reads the staged pack exactly as the app will (hashes, side weights, output checks)."""
-
-    def __init__(self, runtime) -> None:
-        self.runtime = runtime
-
-    def run(self, names: list[str], feed: dict) -> list:
-        out = self.runtime.run(feed["tokens"], tuple(names))
-        return [out[n] for n in names]
 
 
 def export_pack(loaded: LoadedModel, scheme, out_dir: Path, calibration: Sequence[str],

@@ -1,43 +1,10 @@
-"""Sequences for calibration and verification: FASTA files, length-stratified picks, tokens."""
-from __future__ import annotations
+"""Moved to `packbuild.sequences` (torch-free: the app's pack builder and the exporter share it).
 
-from pathlib import Path
+This name stays an alias of that module, so `exporter.sequences` imports, and patches of its
+attributes in tests, keep working in code written before the move.
+"""
+import sys
 
-import numpy as np
+from packbuild import sequences as _moved
 
-from .train_data import read_fasta_sequences
-from .weights import ALPHABET_TOKENS, SPECIAL
-
-TOKEN_IDS = {t: i for i, t in enumerate(ALPHABET_TOKENS)}
-ASSETS = Path(__file__).resolve().parents[1] / "assets" / "calibration"
-DEFAULT_CALIBRATION = ASSETS / "swissprot_calibration_256.fasta"
-DEFAULT_HELDOUT = ASSETS / "swissprot_heldout_32.fasta"
-
-
-def encode(sequence: str) -> np.ndarray:
-    """(1, L + 2) int64 tokens: BOS, residues (unknown letters -> <unk>), EOS."""
-    ids = [TOKEN_IDS.get(a, SPECIAL["unk_idx"]) for a in sequence.upper()]
-    return np.array([[SPECIAL["cls_idx"], *ids, SPECIAL["eos_idx"]]], dtype=np.int64)
-
-
-def read_sequences(path: Path) -> list[str]:
-    seqs = [s for _, s in read_fasta_sequences(Path(path))]
-    if not seqs:
-        raise ValueError(f"{path}: no sequences found")
-    return seqs
-
-
-def stratified(sequences: list[str], n: int, max_residues: int, seed: int = 0) -> list[str]:
-    """`n` sequences spread uniformly over the length range (PTQ4Protein: cover lengths evenly).
-
-    Sequences are cropped to `max_residues`; the picks are the ones nearest to n evenly spaced
-    length quantiles of the set, so short and long proteins are both represented.
-    """
-    if n >= len(sequences):
-        return [s[:max_residues] for s in sequences]
-    order = sorted(range(len(sequences)), key=lambda i: (len(sequences[i]), i))
-    rng = np.random.default_rng(seed)
-    picks = np.linspace(0, len(order) - 1, n).round().astype(int)
-    jitter = rng.integers(-1, 2, n)
-    idx = sorted({int(np.clip(p + j, 0, len(order) - 1)) for p, j in zip(picks, jitter)})
-    return [sequences[order[i]][:max_residues] for i in idx]
+sys.modules[__name__] = _moved

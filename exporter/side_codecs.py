@@ -11,7 +11,7 @@ import onnx
 
 from quant.ternary import pack_2bit
 
-from .side_weights import split_models
+from packbuild.side_weights import split_models
 
 
 def _ternary_weights(config, models: dict[str, onnx.ModelProto]) -> set[str]:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import onnx
 
-from .pack import write_pack
-from .side_weights import Select, linear_weights, split_models
+from packbuild.pack import write_pack
+from packbuild.side_weights import Select, linear_weights, split_models
 
 
 def repack_with_side_file(pack_dir: Path, out_dir: Path, select: Select = linear_weights) -> Path:

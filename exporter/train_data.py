@@ -10,28 +10,11 @@ from typing import Iterator
 
 import numpy as np
 
+from packbuild.sequences import read_fasta_sequences  # noqa: F401  (moved there; train and homologs import it here)
+
 log = logging.getLogger(__name__)
 
 KMER = 10
-
-
-def read_fasta_sequences(path: Path) -> list[tuple[str, str]]:
-    """(id, sequence) pairs of a plain or gzipped FASTA file."""
-    opener = gzip.open if str(path).endswith(".gz") else open
-    records: list[tuple[str, str]] = []
-    name, chunks = None, []
-    with opener(path, "rt") as fh:
-        for line in fh:
-            line = line.strip()
-            if line.startswith(">"):
-                if name is not None:
-                    records.append((name, "".join(chunks)))
-                name, chunks = line[1:].split()[0] if len(line) > 1 else f"record_{len(records)+1}", []
-            elif line:
-                chunks.append(line.upper().rstrip("*"))
-    if name is not None:
-        records.append((name, "".join(chunks)))
-    return records
 
 
 def proteingym_wild_types(assay_dir: Path) -> dict[str, str]:

@@ -1,62 +1,20 @@
-"""Verify an exported ONNX model against the float torch model on held-out sequences."""
+"""Verify an exported ONNX model against the float torch model on held-out sequences.
+
+The metrics live in packbuild.verify (torch-free, shared with the app's pack builder); this module
+adds the torch reference outputs.
+"""
 from __future__ import annotations
 
 from typing import Iterable
 
 import numpy as np
-import onnx
-import onnxruntime as ort
 
-from app.core.jobs import Progress
-from app.core.session import open_session, session_options
+from packbuild.sequences import encode
+from packbuild.verify import session, verify  # noqa: F401  (exporter.verify.session / verify, as before)
 
 from .loaders import LoadedModel
-from .onnx_io import ort_session
-from .metrics import spearman, sqnr_db, substitution_mask, wt_marginal
-from .sequences import TOKEN_IDS, encode
-
-
-def session(model: onnx.ModelProto | str, threads: int | None = None) -> ort.InferenceSession:
-    opts = session_options(threads)
-    opts.inter_op_num_threads = 0
-    opts.log_severity_level = 2
-    if isinstance(model, str):
-        return open_session(model, opts)
-    return ort_session(model, opts)
 
 
 def reference_outputs(loaded: LoadedModel, sequences: Iterable[str]) -> list[dict[str, np.ndarray]]:
     """The float torch model's logits/embeddings per sequence (computed once, shared by all schemes)."""
     return [loaded.reference(encode(s), False) for s in sequences]
-
-
-def verify(sess: ort.InferenceSession, sequences: list[str], references: list[dict[str, np.ndarray]],
-           progress: Progress | None = None) -> dict:
-    """Logits SQNR, top-1 agreement and variant-score Spearman of `sess` vs the reference outputs.
-
-    - logits_sqnr_db: over every residue position and vocabulary entry, pooled over sequences.
-    - top1_agreement: fraction of residue positions whose arg-max token is the same.
-    - variant_spearman_vs_fp32: per sequence, Spearman between the reference's and the model's
-      wild-type-marginal scores of all 19 L substitutions; mean over sequences.
-    """
-    ref_all, test_all, agree, rhos = [], [], [], []
-    emb_ref, emb_test = [], []
-    for i, (seq, ref) in enumerate(zip(sequences, references)):
-        logits, emb = sess.run(["logits", "embeddings"], {"tokens": encode(seq)})
-        r, t = ref["logits"][0, 1:-1], logits[0, 1:-1]  # (L, V) residues only
-        ref_all.append(r.ravel())
-        test_all.append(t.ravel())
-        emb_ref.append(ref["embeddings"][0, 1:-1].ravel())
-        emb_test.append(emb[0, 1:-1].ravel())
-        agree.append(r.argmax(-1) == t.argmax(-1))
-        keep = substitution_mask(seq)
-        rhos.append(spearman(wt_marginal(ref["logits"][0], seq, TOKEN_IDS)[keep],
-                             wt_marginal(logits[0], seq, TOKEN_IDS)[keep]))
-        if progress:
-            progress(i + 1, len(sequences), "verifying")
-    return {"reference": "torch fp32", "n_sequences": len(sequences),
-            "n_residues": int(sum(len(s) for s in sequences)),
-            "logits_sqnr_db": round(sqnr_db(np.concatenate(ref_all), np.concatenate(test_all)), 2),
-            "embeddings_sqnr_db": round(sqnr_db(np.concatenate(emb_ref), np.concatenate(emb_test)), 2),
-            "top1_agreement": round(float(np.concatenate(agree).mean()), 5),
-            "variant_spearman_vs_fp32": round(float(np.nanmean(rhos)), 5)}

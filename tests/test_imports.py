@@ -1,4 +1,5 @@
-"""Import boundaries: app never loads torch/esm/transformers/exporter/quant; quant is numpy+onnx."""
+"""Import boundaries: app never loads torch/esm/transformers/exporter/quant (nor packbuild at import);
+quant is numpy+onnx; packbuild is torch-free (numpy, onnx, onnxruntime, quant, app.core)."""
 from __future__ import annotations
 
 import ast
@@ -17,6 +18,10 @@ APP_FORBIDDEN = {"torch", "esm", "transformers", "exporter", "quant"}
 APP_CORE_FORBIDDEN = APP_FORBIDDEN | {"PySide6", "shiboken6"}
 QUANT_ALLOWED = {"numpy", "onnx", "quant"} | STDLIB
 QUANT_RUNTIME_FORBIDDEN = {"torch", "esm", "transformers", "onnxruntime", "app", "exporter"}
+# packbuild turns checkpoints into packs on the user's machine: no torch, no exporter, no Qt, and no
+# safetensors package either (it reads safetensors with numpy).
+PACKBUILD_ALLOWED = {"numpy", "onnx", "onnxruntime", "quant", "app", "packbuild"} | STDLIB
+PACKBUILD_FORBIDDEN = {"torch", "esm", "transformers", "exporter", "safetensors", "PySide6", "shiboken6"}
 
 # Runs in a fresh interpreter: import every module of the given packages, found with pkgutil
 # (`__main__.py` included) so new modules are covered as they appear; report what got loaded.
@@ -55,6 +60,18 @@ def test_importing_the_app_loads_no_torch_exporter_or_quant() -> None:
     imported = result["imported"]
     assert {"app", "app.core", "app.ui", "app.__main__"} <= set(imported), imported
     assert top_level_hits(result["loaded"], APP_FORBIDDEN) == []
+
+
+def test_importing_the_app_does_not_load_packbuild() -> None:
+    """The app imports packbuild only inside the function that runs when the user asks for a model."""
+    result = probe_imports(["app"])
+    assert top_level_hits(result["loaded"], {"packbuild", "onnx"}) == []
+
+
+def test_importing_packbuild_loads_no_torch_exporter_or_qt() -> None:
+    result = probe_imports(["packbuild"])
+    assert {"packbuild", "packbuild.build", "packbuild.torch_reader", "packbuild.__main__"} <= set(result["imported"])
+    assert top_level_hits(result["loaded"], PACKBUILD_FORBIDDEN) == []
 
 
 def test_importing_app_core_loads_no_qt() -> None:
@@ -122,6 +139,34 @@ def test_quant_imports_only_numpy_onnx_stdlib_and_itself() -> None:
     assert violations(ROOT / "quant", allowed=QUANT_ALLOWED) == []
 
 
+def module_level_imports(source: str, filename: str = "<src>") -> list[tuple[str, int]]:
+    """imported_names, but only of statements run at import time (not inside a function body)."""
+    tree = ast.parse(source, filename=filename)
+    lazy = {id(n) for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
+            for n in ast.walk(f) if n is not f}
+    eager = ast.Module(body=[], type_ignores=[])
+    eager.body = [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom)) and id(n) not in lazy]
+    return imported_names(ast.unparse(eager)) if eager.body else []
+
+
+def test_app_imports_packbuild_only_inside_functions() -> None:
+    found = [f"{path.relative_to(ROOT)}:{name}" for path in sorted((ROOT / "app").rglob("*.py"))
+             for name, _ in module_level_imports(path.read_text(encoding="utf-8"), str(path)) if name == "packbuild"]
+    assert found == []
+
+
+def test_module_level_check_skips_function_bodies() -> None:
+    source = "import os\ndef f():\n    import packbuild\nclass C:\n    def g(self):\n        from packbuild import x\n" \
+             "from packbuild import build_pack\n"
+    assert [n for n, _ in module_level_imports(source)] == ["os", "packbuild"]
+
+
+def test_packbuild_imports_no_torch_exporter_or_qt() -> None:
+    assert list((ROOT / "packbuild").rglob("*.py")), "no packbuild sources found"
+    assert violations(ROOT / "packbuild", allowed=PACKBUILD_ALLOWED, forbidden=PACKBUILD_FORBIDDEN) == []
+    assert app_imports_outside_core(ROOT / "packbuild") == []
+
+
 @pytest.mark.parametrize("name", sorted(APP_FORBIDDEN))
 def test_static_app_check_would_catch(name: str, tmp_path: Path) -> None:
     (tmp_path / "mod.py").write_text(f"import numpy\nfrom {name} import thing\n")
@@ -136,7 +181,7 @@ def test_static_quant_check_rejects_other_packages(tmp_path: Path) -> None:
 
 # --- import cycles among our own modules -------------------------------------------------------
 
-PROJECT_PACKAGES = ("app", "exporter", "quant", "bench")
+PROJECT_PACKAGES = ("app", "exporter", "quant", "bench", "packbuild")
 
 
 def module_names(root: Path, packages: tuple[str, ...]) -> dict[str, tuple[Path, bool]]:
@@ -205,7 +250,7 @@ def import_cycles(graph: dict[str, list[str]]) -> list[str]:
 
 
 def test_project_modules_import_no_cycle() -> None:
-    """No import cycle among app, exporter, quant and bench modules.
+    """No import cycle among app, exporter, quant, bench and packbuild modules.
 
     Every import statement counts, function-level (lazy) imports included: a lazy import only
     hides a cycle from the interpreter, the two modules still depend on each other, so the shared

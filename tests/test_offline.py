@@ -41,7 +41,7 @@ def test_guard_catches_a_bare_import():
 
 
 ENTRY_POINTS = ["app.__main__", "app.cli", "app.core.runtime", "app.core.fold.parts", "app.core.session",
-                "exporter", "exporter.cli", "exporter.verify", "exporter.onnx_io",
+                "exporter", "exporter.cli", "exporter.verify", "packbuild.onnx_io",
                 "exporter.esmfold.evaluate", "bench.speed", "bench.speed_worker", "bench.fold_worker",
                 "bench.runner", "bench.accuracy", "bench.activation_study"]
 

@@ -2,7 +2,7 @@
 
 Each part is calibrated on the inputs it actually sees: `lm` on aatype, `trunk` and `structure`
 on every recycling pass's inputs, `heads` on the last pass. Sequences are picked uniformly over
-lengths (PTQ4Protein: calibration must cover lengths evenly; `exporter.sequences.stratified`).
+lengths (PTQ4Protein: calibration must cover lengths evenly; `packbuild.sequences.stratified`).
 """
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from app.core.jobs import Progress
 
 from quant import StatsCache
 
-from ..quantize import ort_runner
-from ..sequences import stratified
+from packbuild.quantize import ort_runner
+from packbuild.sequences import stratified
 from .chunking import expand_chunked_attention
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class RecordingParts:
 
 class PartCalibrator:
     """One part's recorded feeds and the statistics computed from them (quant.StatsCache): the
-    `feeds` / `cache` / `report` that exporter.quantize.quantize hands to quant.quantize. Graphs
+    `feeds` / `cache` / `report` that packbuild.quantize.quantize hands to quant.quantize. Graphs
     are calibrated with their chunked triangle attention expanded (chunking.py)."""
 
     def __init__(self, part: str, feeds: list[dict[str, np.ndarray]]) -> None:

@@ -5,8 +5,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from packbuild.sequences import read_sequences, stratified
+
 from ..results_table import results_table
-from ..sequences import read_sequences, stratified
 
 # Folding runs the L^3 trunk several times per sequence: smaller defaults than ESM-2's 64 / 16 / 400.
 FOLD_DEFAULTS = {"calibration_size": 16, "verify_size": 4, "max_verify_residues": 256}

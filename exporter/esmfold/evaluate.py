@@ -20,8 +20,9 @@ import numpy as np
 from app.core.alphabet import AF2_RESTYPES
 from app.core.exit_codes import INTERRUPTED, exit_code
 
+from packbuild.sequences import DEFAULT_CALIBRATION, read_sequences
+
 from ..scheme_options import parse_schemes
-from ..sequences import DEFAULT_CALIBRATION, read_sequences
 from .export import FoldExporter, FoldExportOptions, torch_fold
 from .metrics import tm_score
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..weights import CheckpointError, hf_to_fair_esm_names
+from packbuild.weights import CheckpointError, hf_to_fair_esm_names
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@
 BOS/EOS added, ESM-2 runs with every hidden state kept (embedding output, each layer, and the last
 after `emb_layer_norm_after`), the states are mixed with softmax(`esm_s_combine`), BOS/EOS are
 dropped, `esm_s_mlp` projects to c_s and the amino-acid embedding is added. The ESM-2 layers
-come from `exporter.esm2_graph`, so their Linears follow the quantization conventions of
+come from `packbuild.esm2_graph`, so their Linears follow the quantization conventions of
 docs/DESIGN.md section 1. Inputs have no padding: one sequence per row, all of the same length.
 """
 from __future__ import annotations
@@ -14,9 +14,10 @@ import onnx
 
 from app.core.alphabet import AF2_RESTYPES_WITH_X  # AlphaFold order, X = 20 (export.py imports it from here)
 
+from packbuild.onnx_builder import FLOAT, INT64, GraphBuilder, tensor
+from packbuild.weights import ALPHABET_TOKENS, SPECIAL, Esm2Config, Esm2Weights, hf_to_fair_esm_names
+
 from .. import esm2_graph as e2
-from ..onnx_builder import FLOAT, INT64, GraphBuilder, tensor
-from ..weights import ALPHABET_TOKENS, SPECIAL, Esm2Config, Esm2Weights, hf_to_fair_esm_names
 
 
 def af2_to_esm_table() -> np.ndarray:

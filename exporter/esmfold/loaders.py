@@ -5,7 +5,7 @@ import json
 import logging
 from pathlib import Path
 
-from ..weights import CheckpointError
+from packbuild.weights import CheckpointError
 from .fair_esm import load_fair_esm_folding
 from .model import load_esmfold
 

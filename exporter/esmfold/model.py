@@ -5,7 +5,7 @@ import logging
 import math
 from pathlib import Path
 
-from ..weights import ALPHABET_TOKENS, CheckpointError
+from packbuild.weights import ALPHABET_TOKENS, CheckpointError
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from app.core.alphabet import AF2_RESTYPES_WITH_X, AF2_UNKNOWN
 
-from ..pack import write_pack
+from packbuild.pack import write_pack
 from .chunking import expand_chunked_attention
 from .parts import PARTS, export_parts
 

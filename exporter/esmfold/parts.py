@@ -23,8 +23,8 @@ from pathlib import Path
 
 import onnx
 
-from ..onnx_builder import IR_VERSION
-from ..onnx_io import EXTERNAL_DATA_LIMIT
+from packbuild.onnx_builder import IR_VERSION
+from packbuild.onnx_io import EXTERNAL_DATA_LIMIT
 from .chunking import DOMAIN
 from .heads import HeadsPass
 from .lm_graph import build_lm

@@ -9,12 +9,12 @@ from .parts import PARTS
 
 def in_memory_parts(models: dict[str, onnx.ModelProto], architecture: dict, threads: int | None = None):
     """FoldingParts over `models` ({file name or part name: model}); parts past 2 GB go through a
-    temporary external-data file (exporter.onnx_io.ort_session), smaller ones stay in memory."""
+    temporary external-data file (packbuild.onnx_io.ort_session), smaller ones stay in memory."""
     from app.core.fold.parts import FoldingParts, session_options
 
     from quant.rewrite import weight_bytes
 
-    from ..onnx_io import ort_session
+    from packbuild.onnx_io import ort_session
 
     by_part = {p: models.get(spec.file, models.get(p)) for p, spec in PARTS.items()}
     missing = [p for p, m in by_part.items() if m is None]

@@ -24,7 +24,7 @@ from collections import Counter
 
 import onnx
 
-from ..quantize import quantize
+from packbuild.quantize import quantize
 from ..scheme_options import without
 from .calibration import FoldCalibration
 from .chunking import expand_chunked_attention

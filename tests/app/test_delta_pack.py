@@ -185,7 +185,7 @@ def test_wrong_base_is_refused(delta_world, tmp_path, monkeypatch):
 
 
 def _edited(delta_world, tmp_path, edit) -> Path:
-    from exporter.pack import write_manifest
+    from packbuild.pack import write_manifest
 
     bad = tmp_path / "bad"
     shutil.copytree(delta_world["d16"], bad)

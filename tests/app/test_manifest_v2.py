@@ -1,4 +1,4 @@
-"""Pack format v2: one Manifest (app.core.manifest) that exporter.pack writes and app.core.pack reads.
+"""Pack format v2: one Manifest (app.core.manifest) that packbuild.pack writes and app.core.pack reads.
 
 v1 packs (the embedded default, packs users exported) still load; provenance names files by base
 name and hash, never a path; a folding pack's aatype order is checked.
@@ -22,8 +22,8 @@ from app.core.pack import PackError, default_pack_dir, load_pack
 from app.core.pack_checks import ManifestError
 from app.core.runtime import Esm2Runtime
 from app.core.scoring import score_matrix
-from exporter.pack import write_manifest, write_pack
-from exporter.provenance import file_provenance, source_ref, tree_sha256
+from packbuild.pack import write_manifest, write_pack
+from packbuild.provenance import file_provenance, source_ref, tree_sha256
 
 DEFAULT_MANIFEST = default_pack_dir() / "manifest.json"
 V1_KEYS_READ = ("name", "task", "scheme", "scheme_config", "onnx", "files", "alphabet", "architecture",
@@ -181,7 +181,7 @@ def test_file_provenance_of_a_folder_is_its_sorted_sha256sum_lines(tmp_path):
 
 def test_the_exporter_writes_the_app_alphabet():
     from exporter.esmfold.lm_graph import AF2_RESTYPES_WITH_X as lm_order
-    from exporter.weights import ALPHABET_TOKENS, SPECIAL
+    from packbuild.weights import ALPHABET_TOKENS, SPECIAL
 
     assert ALPHABET_TOKENS is ESM2_TOKENS and SPECIAL == ESM2_SPECIAL and lm_order is AF2_RESTYPES_WITH_X
 

@@ -18,7 +18,7 @@ from app.core.runtime import Esm2Runtime
 from app.core.scoring import score_matrix
 
 side_repack = pytest.importorskip("exporter.side_repack")
-from exporter.pack import write_manifest  # noqa: E402
+from packbuild.pack import write_manifest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 SEQ = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ"

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from exporter.benchmark import BenchmarkError, proteingym_benchmark
-from exporter.metrics import STANDARD, spearman, wt_marginal
-from exporter.sequences import TOKEN_IDS, encode
+from packbuild.metrics import STANDARD, spearman, wt_marginal
+from packbuild.sequences import TOKEN_IDS, encode
 from exporter.testing import make_tiny_pack, tiny_loaded_model
 
 from test_cli import SEQS, run, tiny_checkpoint, write_fasta

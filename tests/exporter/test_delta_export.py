@@ -93,7 +93,7 @@ def test_a_ratio_the_codec_cannot_reach_is_an_input_error(world, capsys):
 
 def test_only_changed_parameters_are_stored(world):
     from exporter.delta_pack import base_weights, graph_initializers
-    from exporter.esm2_graph import build_esm2
+    from packbuild.esm2_graph import build_esm2
     from exporter.loaders import load
 
     base, _ = base_weights(world["fp32"])

@@ -6,8 +6,8 @@ import pytest
 import torch
 from onnx.reference import ReferenceEvaluator
 
-from exporter.esm2_graph import build_esm2
-from exporter.metrics import sqnr_db
+from packbuild.esm2_graph import build_esm2
+from packbuild.metrics import sqnr_db
 from exporter.verify import session
 
 SEQS = [("a", "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDN"), ("b", "MKTAYXAKBZQUO")]

@@ -11,7 +11,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from app.core.pack import PackError, load_pack
-from exporter.pack import alphabet_manifest, write_manifest, write_pack
+from packbuild.pack import alphabet_manifest, write_manifest, write_pack
 
 
 def esm_like_model():

@@ -11,7 +11,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from exporter.cli import main
-from exporter.pack import NotAPackError, check_out_dirs, check_replaceable, write_pack
+from packbuild.pack import NotAPackError, check_out_dirs, check_replaceable, write_pack
 
 
 def identity_model():

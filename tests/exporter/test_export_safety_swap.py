@@ -18,8 +18,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from exporter import pack as pack_mod
-from exporter.pack import write_pack
+from packbuild import pack as pack_mod
+from packbuild.pack import write_pack
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -29,7 +29,7 @@ _KILLED_SWAP = r"""
 import os, sys
 from pathlib import Path
 from onnx import TensorProto, helper
-import exporter.pack as pack
+import packbuild.pack as pack
 
 mode, out = sys.argv[1], Path(sys.argv[2])
 real_rename, real_exchange = os.rename, getattr(pack, "exchange", None)

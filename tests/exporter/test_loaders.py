@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from exporter.esm2_graph import build_esm2
+from packbuild.esm2_graph import build_esm2
 from exporter.loaders import load
-from exporter.sequences import encode
+from packbuild.sequences import encode
 from exporter.verify import session
-from exporter.weights import CheckpointError
+from packbuild.weights import CheckpointError
 
 SEQ = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ"
 

@@ -8,10 +8,10 @@ import pytest
 
 import numpy as np
 
-from exporter import onnx_io
-from exporter import pack as pack_mod
-from exporter.esm2_graph import build_esm2
-from exporter.pack import sha256_file, write_pack
+from packbuild import onnx_io
+from packbuild import pack as pack_mod
+from packbuild.esm2_graph import build_esm2
+from packbuild.pack import sha256_file, write_pack
 
 
 def test_manifest_lists_every_file_with_its_hash_and_size(tmp_path, tiny):
@@ -60,7 +60,7 @@ def test_large_models_use_external_data(tmp_path, tiny, monkeypatch):
 
 def test_sessions_of_models_past_the_protobuf_limit_go_through_a_file(tiny, monkeypatch):
     """onnxruntime gets large models from a temporary file with external data, same results."""
-    from exporter.sequences import encode
+    from packbuild.sequences import encode
 
     model = build_esm2(tiny.weights)
     tokens = encode("MKTAYIAKQRQISFVKSHFSRQ")

@@ -45,7 +45,7 @@ def test_quantized_pack_is_smaller_and_holds_int8_weights(exporter, tmp_path):
 
 
 def test_calibration_is_computed_once_for_all_schemes(tiny, monkeypatch):
-    import exporter.quantize as q
+    import packbuild.quantize as q
     import quant.api
 
     calls = []

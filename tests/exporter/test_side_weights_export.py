@@ -1,10 +1,10 @@
-"""exporter.side_weights: initializers moved to a weights.npz side file (DESIGN.md section 3)."""
+"""packbuild.side_weights: initializers moved to a weights.npz side file (DESIGN.md section 3)."""
 import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from exporter.side_weights import locate, npz_offsets, save_side_file, split_initializers, split_models
+from packbuild.side_weights import locate, npz_offsets, save_side_file, split_initializers, split_models
 
 
 def matmul_model(w: np.ndarray, name: str = "W") -> onnx.ModelProto:

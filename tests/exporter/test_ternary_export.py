@@ -10,9 +10,9 @@ import pytest
 from app.core.pack import PackError, load_pack
 from app.core.runtime import Esm2Runtime
 from app.core.scoring import score_matrix
-from exporter.onnx_io import ort_session
+from packbuild.onnx_io import ort_session
 from exporter.pipeline import ExportOptions, Exporter
-from exporter.sequences import encode
+from packbuild.sequences import encode
 from exporter.testing import TINY_CALIBRATION
 from quant import make_config
 

@@ -20,7 +20,7 @@ from exporter.esmfold.parts import example_inputs, export_part, export_parts, wr
 from exporter.esmfold.parts_runtime import in_memory_parts
 from exporter.esmfold.quantize import quantize_parts
 from exporter.scheme_options import scheme_config
-from exporter.metrics import sqnr_db
+from packbuild.metrics import sqnr_db
 
 SEQUENCE = "MSEKIRVLLVDDHPVVRQGLRALLEGEPDF"
 

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from exporter.cli import main
-from exporter.pack import sha256_file
+from packbuild.pack import sha256_file
 
 SEQS = ["MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ", "GSHMLEDPVDAFQEMLQ", "MADEEKLPPGWEKRMSRSSGRVYYFNHITNASQWERPSG"]
 

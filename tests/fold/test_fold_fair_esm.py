@@ -9,7 +9,7 @@ from exporter.esmfold.fair_esm import STRUCTURE_FIELDS
 from exporter.esmfold.lm_graph import lm_weights
 from exporter.esmfold.loaders import is_folding_checkpoint, load_folding
 from exporter.esmfold.model import TINY_STRUCTURE, TINY_TRUNK, esmfold_config, tiny_esmfold
-from exporter.weights import CheckpointError
+from packbuild.weights import CheckpointError
 
 
 @pytest.fixture(scope="module")

@@ -51,7 +51,7 @@ def test_load_esmfold_names_a_directory_without_config(tmp_path) -> None:
     import pytest
 
     from exporter.esmfold.model import load_esmfold
-    from exporter.weights import CheckpointError
+    from packbuild.weights import CheckpointError
 
     with pytest.raises(CheckpointError, match=str(tmp_path)):
         load_esmfold(tmp_path)

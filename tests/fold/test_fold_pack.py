@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from app.core.fold.parts import FoldPackError, open_parts
-from exporter.pack import sha256_file
+from packbuild.pack import sha256_file
 
 
 def test_manifest_lists_parts_with_hashes(tiny_pack) -> None:

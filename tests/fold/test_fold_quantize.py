@@ -12,7 +12,7 @@ from exporter.esmfold.parts import PARTS, export_parts
 from exporter.esmfold.parts_runtime import in_memory_parts
 from exporter.esmfold.quantize import quantize_parts
 from exporter.scheme_options import scheme_config
-from exporter.metrics import sqnr_db
+from packbuild.metrics import sqnr_db
 from quant.sites import layernorm_sites, linear_sites, softmax_sites
 
 CALIBRATION = ("MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ", "GSHMLEDPVDAFQEMLQ", "MADEEKLPPGWEKRMSRSSGRVYYFNHITNASQWERPSG")

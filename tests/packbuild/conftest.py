@@ -1,0 +1,148 @@
+"""Fixtures for packbuild tests: tiny ESM-2 checkpoints as fair-esm and HuggingFace save them, and a
+loopback HTTP server that honours Range requests. torch is used here only to write the checkpoints
+(and as the reference); packbuild itself never imports it."""
+from __future__ import annotations
+
+import argparse
+import http.server
+import re
+import threading
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    from exporter.testing import tiny_torch_model
+
+    model, _ = tiny_torch_model(seed=0)
+    return model
+
+
+def save_fair_esm(model, folder: Path, name: str = "esm2_t2_tiny_UR50D", **save_kwargs) -> Path:
+    """The layout fair-esm publishes (esm/pretrained.py): `{"cfg": {"model": Namespace}, "model": state}`
+    with "encoder.sentence_encoder." prefixes and no contact head, plus `<name>-contact-regression.pt`
+    holding `{"model": {"contact_head.regression.*"}}`."""
+    state = model.state_dict()
+    cfg = argparse.Namespace(arch="esm2", encoder_layers=model.num_layers, encoder_embed_dim=model.embed_dim,
+                             encoder_attention_heads=model.attention_heads, token_dropout=True)
+    body = {f"encoder.sentence_encoder.{k}": v for k, v in state.items() if not k.startswith("contact_head")}
+    regression = {k: v for k, v in state.items() if k.startswith("contact_head")}
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.pt"
+    torch.save({"cfg": {"model": cfg, "_name": "esm2"}, "model": body}, path, **save_kwargs)
+    torch.save({"model": regression}, folder / f"{name}-contact-regression.pt", **save_kwargs)
+    return path
+
+
+@pytest.fixture(scope="session")
+def fair_esm_pt(tiny_model, tmp_path_factory) -> Path:
+    return save_fair_esm(tiny_model, tmp_path_factory.mktemp("fair_esm"))
+
+
+@pytest.fixture(scope="session")
+def hf_model():
+    from transformers import EsmConfig, EsmForMaskedLM
+
+    torch.manual_seed(1)
+    cfg = EsmConfig(vocab_size=33, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                    intermediate_size=64, position_embedding_type="rotary", token_dropout=True,
+                    mask_token_id=32, pad_token_id=1, max_position_embeddings=1026, emb_layer_norm_before=False)
+    model = EsmForMaskedLM(cfg).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0.0, 0.3)
+    return model
+
+
+@pytest.fixture(scope="session")
+def hf_safetensors_dir(hf_model, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("hf_safetensors") / "esm2_hf_tiny"
+    hf_model.save_pretrained(path)
+    assert (path / "model.safetensors").is_file()
+    return path
+
+
+@pytest.fixture(scope="session")
+def hf_bin_dir(hf_model, tmp_path_factory) -> Path:
+    """The older HuggingFace layout: config.json and `pytorch_model.bin`, a torch.save'd state dict
+    (transformers 5 writes only safetensors, so the .bin is written as transformers 4 did)."""
+    path = tmp_path_factory.mktemp("hf_bin") / "esm2_hf_tiny_bin"
+    hf_model.config.save_pretrained(path)
+    torch.save(hf_model.state_dict(), path / "pytorch_model.bin")
+    return path
+
+
+@pytest.fixture
+def fast_build(monkeypatch):
+    """Fewer calibration and verification sequences: the same code path, seconds instead of tens."""
+    import packbuild.build as build
+
+    monkeypatch.setattr(build, "CALIBRATION_SIZE", 8)
+    monkeypatch.setattr(build, "VERIFY_SIZE", 4)
+    monkeypatch.setattr(build, "MAX_VERIFY_RESIDUES", 120)
+    return build
+
+
+class RangeServer:
+    """A loopback HTTP server of files in `root` that honours `Range: bytes=N-` (206 + Content-Range),
+    records each request's headers, and can ignore Range or cut a response short."""
+
+    def __init__(self, root: Path) -> None:
+        self.root, self.requests, self.ignore_range, self.cut_after = root, [], False, None
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802
+                server.requests.append(dict(self.headers))
+                path = server.root / self.path.lstrip("/")
+                if not path.is_file():
+                    self.send_error(404, "not found")
+                    return
+                data = path.read_bytes()
+                start = 0
+                match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", ""))
+                if match and not server.ignore_range:
+                    start = int(match.group(1))
+                    if start >= len(data):
+                        self.send_response(416)
+                        self.send_header("Content-Range", f"bytes */{len(data)}")
+                        self.end_headers()
+                        return
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                else:
+                    self.send_response(200)
+                body = data[start:]
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("ETag", '"v1"')
+                self.end_headers()
+                if server.cut_after is not None:
+                    body = body[:server.cut_after]
+                self.wfile.write(body)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/{name}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    root = tmp_path / "served"
+    root.mkdir()
+    server = RangeServer(root)
+    yield server
+    server.close()
