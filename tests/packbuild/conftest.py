@@ -140,9 +140,8 @@ class RangeServer:
 
 
 @pytest.fixture
-def http_server(tmp_path):
-    root = tmp_path / "served"
-    root.mkdir()
+def http_server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("served")
     server = RangeServer(root)
     yield server
     server.close()
