@@ -14,7 +14,7 @@ from packbuild.esm2_graph import build_esm2
 from packbuild.sequences import encode
 from packbuild.verify import session
 
-from conftest import torch
+torch = pytest.importorskip("torch")
 
 SEQ = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ"
 

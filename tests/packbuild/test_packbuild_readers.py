@@ -13,7 +13,9 @@ from packbuild.safetensors_reader import read_safetensors
 from packbuild.torch_reader import UnsafeCheckpointError, load_checkpoint
 from packbuild.weights import CheckpointError
 
-from conftest import save_fair_esm, torch
+from packbuild_helpers import save_fair_esm
+
+torch = pytest.importorskip("torch")
 
 
 def _as_numpy(t):
