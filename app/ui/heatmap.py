@@ -8,14 +8,18 @@ from PySide6.QtCore import QPoint, QRectF, QSize, Qt, Signal, Slot
 from PySide6.QtGui import QColor, QFontMetrics, QImage, QMouseEvent, QPainter, QPen, QWheelEvent
 from PySide6.QtWidgets import QAbstractScrollArea, QWidget
 
+from app.ui.colorbar import colorbar_width, paint_colorbar, score_scale
 from app.ui.colormap import diverging_rgb, scored_limit
 from app.ui.heatmap_geometry import N_AA, HeatmapGeometry, label_step
+from app.ui.image_export import FG, MARGIN, Figure, draw_cells, figure_font, paint_title
 from app.ui.mutations import AMINO_ACIDS, mutant_name
 
 MIN_CELL, MAX_CELL, DEFAULT_CELL = 0.2, 48.0, 14.0
 FIT_MAX_CELL = 28.0  # widest automatic column when a short sequence is shown
 MIN_ROW, MAX_ROW = 8.0, 28.0  # below 8 px the 20 rows scroll vertically
 MIN_HEIGHT = 160  # fits a 1366 x 768 laptop screen; shorter than 20 rows at MIN_ROW, it scrolls
+FIG_MAP_WIDTH = 1100.0  # an exported heatmap shows the whole sequence in about this many pixels
+FIG_MAX_CELL, FIG_MIN_CELL, FIG_ROW = 16.0, 1.0, 14.0
 
 
 class HeatmapView(QAbstractScrollArea):
@@ -197,16 +201,20 @@ class HeatmapView(QAbstractScrollArea):
             return
         g = self.geometry_model()
         i0, i1 = g.visible_columns(self.viewport().width())
-        self._paint_cells(p, g, i0, i1)
-        self._paint_axes(p, g, i0, i1)
+        vp = QRectF(self.viewport().rect())
+        self._paint_cells(p, g, i0, i1, vp)
+        self._paint_axes(p, g, i0, i1, vp, self.palette().text().color())
         p.end()
 
-    def _paint_cells(self, p: QPainter, g: HeatmapGeometry, i0: int, i1: int) -> None:
-        vp = self.viewport().rect()
+    def _paint_cells(self, p: QPainter, g: HeatmapGeometry, i0: int, i1: int, vp: QRectF,
+                     marks: bool = True) -> None:
         p.save()
         p.setClipRect(QRectF(g.left, g.top, vp.width() - g.left, vp.height() - g.top))
         target = QRectF(g.column_x(i0), g.row_y(0), (i1 - i0) * g.cell_w, N_AA * g.row_h)
-        p.drawImage(target, self._image, QRectF(i0, 0, i1 - i0, N_AA))
+        if marks:
+            p.drawImage(target, self._image, QRectF(i0, 0, i1 - i0, N_AA))
+        else:  # an export: the whole map, crisp cells in SVG too
+            draw_cells(p, target, self._image.copy(i0, 0, i1 - i0, N_AA))
         if g.cell_w >= 6:  # mark the wild-type residue of each column
             p.setRenderHint(QPainter.Antialiasing, True)
             p.setPen(QPen(QColor(255, 255, 255), 1))
@@ -219,6 +227,9 @@ class HeatmapView(QAbstractScrollArea):
                     p.drawEllipse(QRectF(x + w / 2 - r, y + h / 2 - r, 2 * r, 2 * r))
         p.setRenderHint(QPainter.Antialiasing, False)
         p.setBrush(Qt.NoBrush)
+        if not marks:
+            p.restore()
+            return
         if self._selected is not None:
             p.setPen(QPen(QColor(255, 170, 0), 2))
             p.drawRect(QRectF(g.column_x(self._selected), g.row_y(0), g.cell_w, N_AA * g.row_h))
@@ -227,10 +238,9 @@ class HeatmapView(QAbstractScrollArea):
             p.drawRect(QRectF(*g.cell_rect(*self._hover)))
         p.restore()
 
-    def _paint_axes(self, p: QPainter, g: HeatmapGeometry, i0: int, i1: int) -> None:
-        fm = QFontMetrics(self.font())
-        text = self.palette().text().color()
-        vp = self.viewport().rect()
+    def _paint_axes(self, p: QPainter, g: HeatmapGeometry, i0: int, i1: int, vp: QRectF,
+                    text: QColor) -> None:
+        fm = QFontMetrics(p.font())
         p.setPen(text)
         # left gutter: amino-acid letters (scroll vertically with the rows only)
         p.save()
@@ -253,3 +263,30 @@ class HeatmapView(QAbstractScrollArea):
                 p.drawText(QRectF(g.column_x(i), y, g.cell_w, fm.height()), Qt.AlignCenter,
                            self._sequence[i])
         p.restore()
+
+    # ---- export -------------------------------------------------------------------------
+    def figure(self, title: str) -> Figure | None:
+        """The whole heatmap (not just the scrolled part) with its colour bar, for PNG / SVG."""
+        n = len(self._sequence)
+        if not n:
+            return None
+        fm = QFontMetrics(figure_font())
+        cell_w = min(FIG_MAX_CELL, max(FIG_MIN_CELL, FIG_MAP_WIDTH / n))
+        top, left = 2 * fm.height() + 8, fm.horizontalAdvance("W") + 12
+        g = HeatmapGeometry(n, left, top, cell_w, FIG_ROW, 0, 0)
+        scale = score_scale(self._vmax)
+        bar_w = colorbar_width(fm, scale)
+        map_w, map_h = left + g.content_width + 2, top + g.content_height + 2
+        width = round(max(MARGIN + map_w + 14 + bar_w + MARGIN, fm.horizontalAdvance(title) + 2 * MARGIN))
+        head = MARGIN + fm.height() + 6  # what paint_title takes, in the figure font
+
+        def paint(p: QPainter) -> None:
+            y0 = paint_title(p, title, width)
+            p.translate(MARGIN, y0)
+            vp = QRectF(0, 0, map_w, map_h)
+            self._paint_cells(p, g, 0, n, vp, marks=False)
+            self._paint_axes(p, g, 0, n, vp, FG)
+            bar = QRectF(map_w + 14, g.top, bar_w, N_AA * g.row_h)
+            paint_colorbar(p, bar, scale, QFontMetrics(p.font()), FG)
+
+        return Figure(width, round(head + map_h + MARGIN), paint, title)

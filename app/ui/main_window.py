@@ -15,6 +15,7 @@ from app.core.outputs import safe_stem
 from app.ui import about, window_state, workers
 from app.ui.errors import install_excepthooks, is_user_error, show_error, user_message
 from app.ui.embedding_job import EmbedResult, make_embed_job
+from app.ui.export_menu import ImageExportMenu
 from app.ui.fold_panel import FoldPanel
 from app.ui.model_picker import ModelPicker
 from app.ui.mutant_list import MutantListDialog
@@ -42,6 +43,7 @@ class MainWindow(WindowFilesMixin, QMainWindow):
         self.setAcceptDrops(True)
         self._create_widgets()
         self._create_actions()
+        self.image_export = ImageExportMenu(self)  # File > Export image, right-click on each map
         self._create_menus()
         self._layout()
         self._restore_settings()
@@ -110,7 +112,7 @@ class MainWindow(WindowFilesMixin, QMainWindow):
 
     def _create_menus(self) -> None:
         menus = {
-            "&File": [self.open_act, self.export_act, self.embed_act, None, self.add_pack_act, None,
+            "&File": [self.open_act, self.export_act, self.image_export.menu.menuAction(), self.embed_act, None, self.add_pack_act, None,
                       self.quit_act],
             "&Run": [self.score_act, self.mutants_act, self.cancel_act, None, self.fold_act],
             "&View": [self.zoom_in_act, self.zoom_out_act, self.zoom_fit_act, None,

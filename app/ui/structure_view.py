@@ -1,15 +1,19 @@
 """3D structure viewer: 3Dmol.js in a lazily created QWebEngineView, cartoon coloured by pLDDT, with a legend."""
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import os
 from pathlib import Path
+from typing import Callable
 
-from PySide6.QtCore import QCoreApplication, QTemporaryDir, Qt, QUrl, Signal, Slot
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtCore import QCoreApplication, QRectF, QTemporaryDir, Qt, QUrl, Signal, Slot
+from PySide6.QtGui import QColor, QFontMetrics, QGuiApplication, QImage, QPainter
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QStackedLayout, QVBoxLayout, QWidget
 
 from app.ui.confidence_colors import PLDDT_BANDS
+from app.ui.image_export import FG, MARGIN, Figure, figure_font, paint_title
 from app.ui.structure_html import Residue, highlight_js, pdb_residues, structure_html
 
 log = logging.getLogger(__name__)
@@ -17,6 +21,56 @@ log = logging.getLogger(__name__)
 DISABLE_ENV = "EDGEFOLD_NO_WEBENGINE"  # set to 1 to never start Qt WebEngine (tests, broken GPUs)
 NO_WEB_PLATFORMS = ("offscreen", "minimal")  # Chromium cannot draw there; creating a view may abort
 EMPTY_TEXT = "Fold a sequence to see its 3D structure"
+# The WebGL canvas as a PNG data URL ('' until the page's viewer is ready). render() first: the
+# drawing buffer is only valid in the task that drew it (no preserveDrawingBuffer).
+PNG_JS = ("(function() { var v = window.edgefoldViewer; if (!v || !window.edgefoldReady) return '';"
+          " v.render(); return v.pngURI(); })()")
+LEGEND_TITLE = "pLDDT (per-residue confidence, 0\u2013100)"
+SWATCH = 12
+
+
+def image_from_data_url(url: object) -> QImage:
+    """A 'data:image/png;base64,...' URL (3Dmol's pngURI) -> QImage; a null image otherwise."""
+    if not isinstance(url, str) or not url.startswith("data:image/") or "," not in url:
+        return QImage()
+    try:
+        data = base64.b64decode(url.split(",", 1)[1], validate=True)
+    except (binascii.Error, ValueError):
+        return QImage()
+    return QImage.fromData(data)
+
+
+def structure_figure(image: QImage, title: str, ratio: int = 1) -> Figure:
+    """The 3D view's pixels under a title, above the pLDDT legend (band swatches with their
+    ranges): a PNG-only figure (WebGL has no vector form). `ratio`: image pixels per figure
+    pixel (3Dmol draws high-DPI canvases), so the PNG keeps every canvas pixel."""
+    ratio = max(1, int(ratio))
+    fm = QFontMetrics(figure_font())
+    entries = [(band.color, band.short) for band in PLDDT_BANDS]
+    legend_w = fm.horizontalAdvance(LEGEND_TITLE) + 12 + sum(
+        SWATCH + 4 + fm.horizontalAdvance(text) + 14 for _, text in entries)
+    img_w, img_h = image.width() / ratio, image.height() / ratio
+    width = max(img_w, legend_w, fm.horizontalAdvance(title)) + 2 * MARGIN
+    head = MARGIN + fm.height() + 6  # what paint_title takes
+    height = head + img_h + 8 + fm.height() + MARGIN
+
+    def paint(p: QPainter) -> None:
+        y = paint_title(p, title, width)
+        p.drawImage(QRectF(MARGIN, y, img_w, img_h), image)
+        y += img_h + 8
+        p.setPen(FG)
+        x = float(MARGIN)
+        p.drawText(QRectF(x, y, legend_w, fm.height()), Qt.AlignLeft | Qt.AlignVCenter, LEGEND_TITLE)
+        x += fm.horizontalAdvance(LEGEND_TITLE) + 12
+        for color, text in entries:
+            swatch = QRectF(x, y + (fm.height() - SWATCH) / 2, SWATCH, SWATCH)
+            p.fillRect(swatch, QColor(color))
+            p.drawRect(swatch)
+            x += SWATCH + 4
+            p.drawText(QRectF(x, y, fm.horizontalAdvance(text) + 2, fm.height()), Qt.AlignLeft | Qt.AlignVCenter, text)
+            x += fm.horizontalAdvance(text) + 14
+
+    return Figure(round(width), round(height), paint, title, vector=False, png_scale=ratio)
 
 
 def prepare_webengine() -> None:
@@ -114,6 +168,25 @@ class StructureView(QWidget):
     def unavailable_reason(self) -> str:
         return self._reason
 
+    def is_showing(self) -> bool:
+        """True once a structure page has loaded in the WebEngine view (its pixels can be saved)."""
+        return self._web is not None and self._loaded and bool(self._html)
+
+    def request_image(self, callback: Callable[[QImage], None]) -> bool:
+        """Ask the page for its WebGL canvas (3Dmol's pngURI); `callback(image)` runs later, with
+        the widget's grab() when the page gives nothing (pass image.width() // self.width() as
+        structure_figure's ratio). False (no call) when nothing is shown."""
+        if not self.is_showing():
+            return False
+        web = self._web
+
+        def done(result: object) -> None:
+            image = image_from_data_url(result)
+            callback(image if not image.isNull() else web.grab().toImage())
+
+        web.page().runJavaScript(PNG_JS, 0, done)
+        return True
+
     # ---- content ------------------------------------------------------------------------
     def set_structure(self, pdb_text: str) -> None:
         """Show pdb_text (pLDDT in the B-factor column) as a cartoon; clears any highlight."""
@@ -160,7 +233,7 @@ class StructureView(QWidget):
         self._web = QWebEngineView(self)
         self._profile = offline_profile(self)  # outlives the page (deleted after the view)
         self._web.setPage(QWebEnginePage(self._profile, self._web))
-        self._web.setContextMenuPolicy(Qt.NoContextMenu)
+        self._web.setContextMenuPolicy(Qt.NoContextMenu)  # right clicks reach this widget's menu
         self._web.loadFinished.connect(self._on_load_finished)
         self._stack.addWidget(self._web)
 
