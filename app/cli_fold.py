@@ -7,17 +7,18 @@ import sys
 from pathlib import Path
 
 from .cli_common import CliError, ProgressLine, printable as _printable, read_records as _records
-from .core.exit_codes import FAILED, INTERRUPTED
-from .core.outputs import prepare_dir, safe_stem
+from .core.batch_queue import DONE, FAILED, STATE_FILE, SUMMARY_FILE, WAITING, Batch, BatchError, Entry, PackRef, \
+    has_batch
+from .core.batch_run import failure_reason, fold_item, pack_ref
+from .core.exit_codes import FAILED as FAILED_EXIT, INTERRUPTED
+from .core.outputs import prepare_dir
 from .core.pack import find_packs, load_pack, user_packs_dir
-from .core.provenance import Provenance
 
 
 def cmd_fold(args: argparse.Namespace) -> int:
-    """Fold every record with a folding pack; OUT/<id>.pdb, .cif, .json per record, each written atomically."""
-    from .core.fold.driver import fold
+    """Fold every record with a folding pack; OUT/<id>.pdb, .cif, .json, .pae.json per record, each written
+    atomically, and the batch state and summary after every record (app.core.batch_queue)."""
     from .core.fold.memory import check_memory
-    from .core.fold.outputs import fold_method, write_fold_outputs
     from .core.fold.parts import open_parts
     from .core.fold.residues import encode
 
@@ -34,30 +35,52 @@ def cmd_fold(args: argparse.Namespace) -> int:
         try:
             check_memory(parts.architecture, len(rec.sequence), parts.weight_bytes)
         except MemoryError as e:
-            raise CliError(f"record {rec.id!r}: {e}", FAILED) from None
+            raise CliError(f"record {rec.id!r}: {e}", FAILED_EXIT) from None
     prepare_dir(args.out)
+    batch = _fold_batch(args, records, pack_ref(pack.path, pack.name, pack.scheme))
     progress = ProgressLine(interval=0.0)
-    stems: set[str] = set()
-    done = 0
-    try:
-        for n, rec in enumerate(records, 1):
-            stem, k = safe_stem(rec.id), 2
-            while stem in stems:
-                stem, k = f"{safe_stem(rec.id)}_{k}", k + 1
-            stems.add(stem)
-            progress.prefix = f"[{n}/{len(records)} {rec.id}, {len(rec)} aa] "
-            result = fold(parts, rec.sequence, num_recycles=args.recycles, progress=progress, record=rec.id)
-            write_fold_outputs(result, args.out, stem, rec.id,
-                               Provenance.of_pack(pack.path, fold_method(result), pack.name, pack.scheme))
-            done += 1
-            print(f"{_printable(rec.id)}: mean pLDDT {result.residue_plddt.mean():.1f}, pTM {result.ptm:.3f} -> "
-                  f"{Path(args.out) / stem}.pdb/.cif/.json", file=sys.stderr)
-    except KeyboardInterrupt:
-        print(f"error: interrupted; {done} of {len(records)} record(s) written to {args.out}, no partial file",
+    todo = [i for i in batch.items if i.status == WAITING]
+    for n, item in enumerate(todo, 1):
+        progress.prefix = f"[{n}/{len(todo)} {item.record_id}, {item.length} aa] "
+        batch.start(item)
+        try:
+            outcome = fold_item(parts, batch.packs["fold"], item, args.out, args.recycles, progress)
+        except KeyboardInterrupt:
+            item.status = WAITING
+            batch.save()
+            print(f"error: interrupted; {batch.counts()[DONE]} of {len(batch.items)} record(s) written to "
+                  f"{args.out}, no partial file; add --resume to continue", file=sys.stderr)
+            return INTERRUPTED
+        except Exception as e:  # noqa: BLE001 - one record's failure is recorded, the others go on
+            batch.fail(item, failure_reason(e))
+            batch.save()
+            print(f"error: record {_printable(item.record_id)!r}: {failure_reason(e)}", file=sys.stderr)
+            continue
+        batch.finish(item, outcome.outputs, outcome.seconds, outcome.method, outcome.mean_plddt, outcome.ptm)
+        batch.save()  # after every record: --resume skips it from now on
+        print(f"{_printable(item.record_id)}: mean pLDDT {outcome.mean_plddt:.1f}, pTM {outcome.ptm:.3f} -> "
+              f"{Path(args.out) / item.stem}.pdb/.cif/.json", file=sys.stderr)
+    failed = batch.counts()[FAILED]
+    print(f"wrote structures of {batch.counts()[DONE]} of {len(batch.items)} record(s) to {args.out}; "
+          f"summary {Path(args.out) / SUMMARY_FILE}", file=sys.stderr)
+    return FAILED_EXIT if failed else 0
+
+
+def _fold_batch(args: argparse.Namespace, records: list, ref: PackRef) -> Batch:
+    """The batch of this run, saved in OUT; with --resume, the records OUT already holds are done."""
+    batch = Batch.create(args.out, [Entry(r.id, r) for r in records], {"fold": ref},
+                         {"recycles": args.recycles}, source=str(args.fasta))
+    if args.resume and has_batch(args.out):
+        try:
+            skipped = batch.carry_over(Batch.load(args.out))
+        except BatchError as e:
+            raise CliError(str(e)) from None
+        print(f"resuming: {skipped} of {len(records)} record(s) already folded in {args.out} are skipped",
               file=sys.stderr)
-        return INTERRUPTED
-    print(f"wrote structures of {len(records)} record(s) to {args.out}", file=sys.stderr)
-    return 0
+    elif args.resume:
+        print(f"note: no batch state ({STATE_FILE}) in {args.out}; folding every record", file=sys.stderr)
+    batch.save()
+    return batch
 
 
 def _installed_folding_pack() -> Path:
@@ -78,4 +101,8 @@ def add_fold_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
                    "if missing; its parent must exist)")
     f.add_argument("--recycles", type=int, default=None, metavar="N",
                    help="recycling iterations (default: the pack's max_recycles, as ESMFold)")
+    f.add_argument("--resume", action="store_true",
+                   help=f"continue a batch in OUT: records already folded there (same id, sequence and "
+                   f"pack, listed in OUT/{STATE_FILE}) are skipped. Every run writes OUT/{SUMMARY_FILE} "
+                   f"(record, length, model, scheme, pack sha256, mean pLDDT, pTM, outputs, status)")
     f.set_defaults(func=cmd_fold)
