@@ -107,37 +107,23 @@ def read_entries(text: str, source: str = "<text>") -> list[Entry]:
         if line.strip().startswith(">") or not chunks:
             chunks.append([])
         chunks[-1].append(line)
-    entries: list[Entry] = []
+    good: list[str] = []
+    found: list[Optional[Entry]] = []  # None: a good record, taken from the whole parse below
     for n, chunk in enumerate(chunks, 1):
         body = "\n".join(chunk)
-        if not body.strip() or all(not ln.strip() or ln.strip().startswith(";") for ln in chunk):
+        if all(not ln.strip() or ln.strip().startswith(";") for ln in chunk):
             continue
         try:
-            entries.extend(Entry(r.id, r) for r in parse_fasta(body, source))
+            parse_fasta(body, source)
         except FastaError as e:
-            entries.append(Entry(e.record_id or f"sequence_{n}", None, str(e)))
-    if not entries:
-        raise FastaError(f"{source}: no FASTA records found", source)
-    return _unique_ids(entries)
-
-
-def _unique_ids(entries: list[Entry]) -> list[Entry]:
-    """Repeated ids get `_2`, `_3`, ... as parse_fasta names them (records parsed one by one)."""
-    seen, out = {e.record_id for e in entries}, []
-    counts: dict[str, int] = {}
-    for e in entries:
-        counts[e.record_id] = n = counts.get(e.record_id, 0) + 1
-        if n == 1:
-            out.append(e)
+            found.append(Entry(e.record_id or f"sequence_{n}", None, str(e)))
             continue
-        k = n
-        while f"{e.record_id}_{k}" in seen:
-            k += 1
-        new_id = f"{e.record_id}_{k}"
-        seen.add(new_id)
-        rec = Record(new_id, e.record.description, e.record.sequence) if e.record else None
-        out.append(Entry(new_id, rec, e.error))
-    return out
+        good.append(body)
+        found.append(None)
+    if not found:
+        raise FastaError(f"{source}: no FASTA records found", source)
+    records = iter(parse_fasta("\n".join(good), source) if good else [])  # ids de-duplicated as usual
+    return [e if e is not None else Entry((r := next(records)).id, r) for e in found]
 
 
 def unique_stems(record_ids: Iterable[str]) -> list[str]:

@@ -94,3 +94,26 @@ def failure_reason(exc: BaseException) -> str:
     if isinstance(exc, (ValueError, MemoryError, OSError)) and str(exc):
         return str(exc)
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def load_scores(path: Union[str, Path], item: BatchItem) -> np.ndarray:
+    """(L, 20) scores of `item` read back from the scores CSV it wrote (columns in STANDARD_AA order):
+    0 at the wild type, NaN where nothing was written (a non-standard residue is not scored)."""
+    import csv
+
+    from .fasta import STANDARD_AA
+
+    scores = np.full((item.length, len(STANDARD_AA)), np.nan)
+    for i, wt in enumerate(item.sequence):
+        if wt in STANDARD_AA:
+            scores[i, STANDARD_AA.index(wt)] = 0.0
+    with open(path, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            code = row.get("mutant") or ""
+            if row.get("record_id") != item.record_id or len(code) < 3 or ":" in code:
+                continue
+            pos, mt = int(code[1:-1]), code[-1]
+            if not (1 <= pos <= item.length and mt in STANDARD_AA):
+                raise BatchError(f"{path}: mutant {code!r} does not fit record {item.record_id!r}")
+            scores[pos - 1, STANDARD_AA.index(mt)] = float(row["score"])
+    return scores

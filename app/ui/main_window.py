@@ -13,6 +13,7 @@ from app.core.embedding import write_embedding_files
 from app.core.fasta import FastaError, Record
 from app.core.outputs import safe_stem
 from app.ui import about, window_state, workers
+from app.ui.batch_dialog import open_batch_dialog
 from app.ui.errors import install_excepthooks, is_user_error, show_error, user_message
 from app.ui.embedding_job import EmbedResult, make_embed_job
 from app.ui.export_menu import ImageExportMenu
@@ -109,12 +110,14 @@ class MainWindow(WindowFilesMixin, QMainWindow):
         self.zoom_out_act = act("Zoom &out", self.results.heatmap.zoom_out, QKeySequence.ZoomOut)
         self.zoom_fit_act = act("&Fit sequence", self.results.heatmap.zoom_to_fit, "Ctrl+0")
         self.about_act = act("&About EdgeFold", self.show_about)
+        self.batch_act = act("&Batch\u2026", lambda: open_batch_dialog(self), None,
+                             "Score and fold every record of a FASTA into a folder (resumable)")
 
     def _create_menus(self) -> None:
         menus = {
             "&File": [self.open_act, self.export_act, self.image_export.menu.menuAction(), self.embed_act, None, self.add_pack_act, None,
                       self.quit_act],
-            "&Run": [self.score_act, self.mutants_act, self.cancel_act, None, self.fold_act],
+            "&Run": [self.score_act, self.mutants_act, self.cancel_act, None, self.fold_act, None, self.batch_act],
             "&View": [self.zoom_in_act, self.zoom_out_act, self.zoom_fit_act, None,
                       self.fold_dock.toggleViewAction()],
             "&Help": [self.about_act],

@@ -12,17 +12,10 @@ import pytest
 import app.core.fold.driver as driver
 from app.cli import main
 from app.core.batch_queue import STATE_FILE, SUMMARY_FILE
+from test_fold_cli import folding_pack  # noqa: F401 - the module's tiny folding pack fixture, shared
 
 SEQS = {"sp|P0A7V0|RS2_ECOLI": "MKTAYIAKQRQISFVKSHFSRQ", "second": "GSHMLEDPVDAFQEMLQWAXCRKH",
         "third": "MSTNPKPQRKTKRNTNRRPQD"}
-
-
-@pytest.fixture(scope="module")
-def folding_pack(tmp_path_factory):
-    from exporter.esmfold.model import tiny_esmfold
-    from exporter.esmfold.pack import write_folding_pack
-
-    return write_folding_pack(tiny_esmfold(seed=0), tmp_path_factory.mktemp("packs") / "tiny_fold", "tiny_fold")
 
 
 @pytest.fixture()

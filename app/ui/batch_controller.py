@@ -1,0 +1,180 @@
+"""Runs a batch (app.core.batch_queue) one record at a time in a worker; the GUI thread owns the state.
+
+Each record is one `workers.Worker` job (app.core.batch_run: the CLI's files for it); its result,
+failure or cancellation is recorded in the GUI thread and the state file is saved before the next
+record starts, so closing or killing the app loses at most the record that was running.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Optional
+
+from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
+
+from app.core.batch_queue import DONE, RUNNING, WAITING, Batch, BatchItem
+from app.core.batch_run import ItemOutcome, check_pack, failure_reason, fold_item, score_item
+from app.core.fold.parts import FoldPackError
+from app.core.jobs import CancelToken, Progress
+from app.core.pack import PackError
+from app.ui import workers
+from app.ui.fold_job import PartsCache
+from app.ui.scoring_job import RuntimeCache
+
+log = logging.getLogger(__name__)
+
+
+class BatchController(QObject):
+    """Start, cancel one, cancel all; signals say which row changed and when the queue is idle."""
+
+    itemChanged = Signal(int)  # row of batch.items whose status or results changed
+    stepProgress = Signal(int, int, str)  # the running record's own progress (done, total, message)
+    idle = Signal()  # nothing running and nothing waiting (or the queue was stopped)
+
+    def __init__(self, batch: Batch, runtime_cache: Optional[RuntimeCache] = None,
+                 parts_cache: Optional[PartsCache] = None, parent: Optional[QObject] = None) -> None:
+        super().__init__(parent)
+        self.batch = batch
+        self.runtime_cache = runtime_cache or RuntimeCache()
+        self.parts_cache = parts_cache or PartsCache()
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(1)
+        self.worker: Optional[workers.Worker] = None
+        self.current: Optional[BatchItem] = None
+        self._started_at = 0.0
+        self._closed = False
+
+    # ---- queue ---------------------------------------------------------------------------
+    def is_running(self) -> bool:
+        return self.worker is not None
+
+    def start(self) -> bool:
+        """Run the waiting records in order; False when one is running already or none waits."""
+        if self.worker is not None or self._closed:
+            return False
+        return self._next()
+
+    def _next(self) -> bool:
+        item = self.batch.next_waiting()
+        if item is None or self._closed:
+            self.idle.emit()
+            return False
+        self.batch.start(item)
+        self.batch.save()
+        self.current, self._started_at = item, time.monotonic()
+        w = workers.Worker(self._job(item), name=f"batch {item.task} {item.record_id}")
+        w.signals.progress.connect(self.stepProgress)
+        w.signals.result.connect(self._on_result)
+        w.signals.failed.connect(self._on_failed)
+        w.signals.cancelled.connect(self._on_cancelled)
+        w.signals.finished.connect(self._on_finished)
+        self.worker = w
+        self.itemChanged.emit(self.row(item))
+        workers.start(w, self.pool)
+        return True
+
+    def _job(self, item: BatchItem):
+        batch, ref = self.batch, self.batch.packs[item.task]
+        out, settings = batch.out_dir, dict(batch.settings)
+
+        def job(progress: Progress, cancel: CancelToken) -> ItemOutcome:
+            check_pack(ref)  # the batch's records all come from the pack it started with
+            if item.task == "score":
+                runtime = self.runtime_cache.get(Path(ref.path))
+                return score_item(runtime, item, out, settings.get("method", "wt-marginal"), progress, cancel)
+            parts, _ = self.parts_cache.get(Path(ref.path))
+            return fold_item(parts, ref, item, out, settings.get("recycles"), progress, cancel)
+
+        return job
+
+    def row(self, item: BatchItem) -> int:
+        return next(k for k, i in enumerate(self.batch.items) if i is item)
+
+    def cancel_item(self, row: int) -> None:
+        """Cancel one record: a waiting one is skipped, the running one stops at its next check."""
+        item = self.batch.items[row]
+        if item is self.current and self.worker is not None:
+            self.worker.cancel()
+        elif item.status == WAITING:
+            self.batch.cancel(item)
+            self.batch.save()
+            self.itemChanged.emit(row)
+
+    def cancel_all(self) -> None:
+        """Skip every waiting record and stop the running one."""
+        for row, item in enumerate(self.batch.items):
+            if item.status == WAITING:
+                self.batch.cancel(item)
+                self.itemChanged.emit(row)
+        self.batch.save()
+        if self.worker is not None:
+            self.worker.cancel()
+
+    def requeue(self, rows: list[int]) -> int:
+        """Let failed or cancelled records (with a sequence) wait again; returns how many."""
+        n = 0
+        for row in rows:
+            item = self.batch.items[row]
+            if item.status not in (WAITING, RUNNING, DONE) and item.runnable:
+                item.status, item.error = WAITING, ""
+                self.itemChanged.emit(row)
+                n += 1
+        if n:
+            self.batch.save()
+        return n
+
+    def eta_seconds(self) -> Optional[float]:
+        """The batch's estimate less the time the running record has already taken."""
+        eta = self.batch.eta_seconds()
+        if eta is None or self.current is None:
+            return eta
+        return max(0.0, eta - (time.monotonic() - self._started_at))
+
+    # ---- results (GUI thread) ------------------------------------------------------------
+    @Slot(object)
+    def _on_result(self, outcome: ItemOutcome) -> None:
+        if self._closed or self.current is None:
+            return
+        self.batch.finish(self.current, outcome.outputs, outcome.seconds, outcome.method,
+                          outcome.mean_plddt, outcome.ptm)
+        self._record()
+
+    @Slot(object)
+    def _on_failed(self, exc: BaseException) -> None:
+        if self._closed or self.current is None:
+            return
+        if isinstance(exc, (PackError, FoldPackError)):
+            self.runtime_cache.clear()  # a broken pack is opened afresh for the next record
+            self.parts_cache.clear()
+        self.batch.fail(self.current, failure_reason(exc), time.monotonic() - self._started_at)
+        self._record()
+
+    @Slot()
+    def _on_cancelled(self) -> None:
+        if self._closed or self.current is None:
+            return
+        self.batch.cancel(self.current)
+        self._record()
+
+    def _record(self) -> None:
+        self.batch.save()  # after every record: a resumed batch skips it
+        self.itemChanged.emit(self.row(self.current))
+
+    @Slot()
+    def _on_finished(self) -> None:
+        if self._closed:
+            return
+        self.worker, self.current = None, None
+        self._next()
+
+    def shutdown(self, wait_ms: int = 10_000) -> None:
+        """The app closes: stop the running record and save it as waiting, so reopening runs it."""
+        self._closed = True
+        if self.worker is not None:
+            self.worker.cancel()
+        self.pool.waitForDone(wait_ms)
+        if self.current is not None and self.current.status == RUNNING:
+            self.current.status = WAITING
+            self.batch.save()
+        self.worker, self.current = None, None
