@@ -1,7 +1,6 @@
 """Load ESM-2 from a fair-esm name, a local fair-esm `.pt`, or a HuggingFace ESM directory."""
 from __future__ import annotations
 
-import json
 import logging
 import re
 from dataclasses import dataclass

@@ -31,6 +31,23 @@ def tiny_torch_model(seed: int = 0, std: float = 0.3):
     return model, alphabet
 
 
+def tiny_hf_model(seed: int = 0, std: float = 0.3):
+    """A HuggingFace `EsmForMaskedLM` of the TINY shape (rotary, token dropout) with N(0, std) weights."""
+    import torch
+    from transformers import EsmConfig, EsmForMaskedLM
+
+    torch.manual_seed(seed)
+    cfg = EsmConfig(vocab_size=33, hidden_size=TINY["embed_dim"], num_hidden_layers=TINY["num_layers"],
+                    num_attention_heads=TINY["attention_heads"], intermediate_size=64,
+                    position_embedding_type="rotary", token_dropout=True, mask_token_id=32, pad_token_id=1,
+                    max_position_embeddings=1026, emb_layer_norm_before=False)
+    model = EsmForMaskedLM(cfg).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0.0, std)
+    return model
+
+
 def tiny_loaded_model(seed: int = 0):
     """The tiny model as a `LoadedModel` (canonical weights + torch reference)."""
     from .loaders import from_fair_esm_model

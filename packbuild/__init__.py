@@ -30,10 +30,11 @@ def build_pack(source: str, packs_dir: Path, *, scheme: str = "pwlq8",
 
     `source`: a KNOWN_CHECKPOINTS name, an http(s) URL, a local fair-esm `.pt` / HuggingFace
     `.bin` / `.safetensors` file, or a local HuggingFace ESM directory. Downloads go to `cache_dir`
-    (default `<packs_dir>/.downloads`) and resume from a `.part` file. `progress(done, total,
-    message)` is called from this (worker) thread; `cancel.set()` from another thread stops the
-    build at the next step with `Cancelled`. Any other failure is a `BuildError` naming the input;
-    nothing is left in `packs_dir` except the download cache.
+    (default `~/.cache/edgefold/downloads`, `$XDG_CACHE_HOME` honoured) and resume from a `.part`
+    file. `progress(done, total, message)` is called from this (worker) thread; `cancel.set()` from
+    another thread stops the build at the next step with `Cancelled`. Any other failure is a
+    `BuildError` naming the input; either way `packs_dir` is left as it was (a pack of the same
+    name is replaced only by a complete, verified one).
     """
     from .build import build
 

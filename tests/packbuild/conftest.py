@@ -27,17 +27,9 @@ def fair_esm_pt(tiny_model, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def hf_model():
-    from transformers import EsmConfig, EsmForMaskedLM
+    from exporter.testing import tiny_hf_model
 
-    torch.manual_seed(1)
-    cfg = EsmConfig(vocab_size=33, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                    intermediate_size=64, position_embedding_type="rotary", token_dropout=True,
-                    mask_token_id=32, pad_token_id=1, max_position_embeddings=1026, emb_layer_norm_before=False)
-    model = EsmForMaskedLM(cfg).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0.0, 0.3)
-    return model
+    return tiny_hf_model(seed=1)
 
 
 @pytest.fixture(scope="session")
