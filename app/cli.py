@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Optional, Sequence
 
 from .cli_common import CliError, ProgressLine, printable as _printable, read_records as _records
 from .cli_fold import add_fold_parser
+from .cli_models import add_parser as add_models_parser
 from .core.exit_codes import FAILED, INTERRUPTED, exit_code
 from .core.fasta import MAX_SCORE_RESIDUES, FastaError, Record, check_lengths, decode_text
 from .core.jobs import Cancelled
@@ -196,7 +197,7 @@ def _add_batch_options(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=program_name(), description="EdgeFold: ESM-2 on your CPU. "
                                 "Without a command, opens the desktop app.")
-    sub = p.add_subparsers(dest="command", metavar="{score,embed,fold,gui}")
+    sub = p.add_subparsers(dest="command", metavar="{score,embed,fold,models,gui}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--model", metavar="PACK", help="model pack directory (default: the "
                         "embedded default pack; for fold, the first installed folding pack)")
@@ -233,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_batch_options(e)
     e.set_defaults(func=cmd_embed)
     add_fold_parser(sub, common)
+    add_models_parser(sub)  # app.cli_models: list, verify, remove, import, get
     sub.add_parser("gui", help="open the desktop app (same as no command)")
     return p
 

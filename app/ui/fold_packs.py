@@ -22,7 +22,9 @@ INSTALL_HINT = (
     "    cp -r esmfold-packs/int8 \"{packs_dir}/esmfold-int8\"\n\n"
     "<ESMFold dir or checkpoint> is a HuggingFace EsmForProteinFolding directory, fair-esm's "
     "esmfold_3B_v1.pt or the name esmfold_v1; other schemes: fp32, pwlq8, dynamic-int8.\n"
-    "Then press Fold again, or use File \u25b8 Add pack folder\u2026 to use a pack where it is."
+    "Then press Fold again (packs copied into that folder are found without a restart). "
+    "File \u25b8 Models\u2026 \u25b8 Import folder\u2026 checks a pack and copies it there for you; "
+    "File \u25b8 Add pack folder\u2026 uses a pack where it is."
 )
 
 

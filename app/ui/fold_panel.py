@@ -189,6 +189,9 @@ class FoldPanel(QWidget):
         if self.worker is not None:
             return False
         pack = self.current_pack()
+        if pack is None:  # one may have been copied in since: look again before the hint
+            self.reload_packs()
+            pack = self.current_pack()
         if pack is None:
             self.show_install_hint()
             return False

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QApplication, QComboBox, QDockWidget, QFileDialog
 from app.core.embedding import write_embedding_files
 from app.core.fasta import FastaError, Record
 from app.core.outputs import safe_stem
-from app.ui import about, window_state, workers
+from app.ui import about, model_manager, window_state, workers
 from app.ui.batch_dialog import open_batch_dialog
 from app.ui.errors import install_excepthooks, is_user_error, show_error, user_message
 from app.ui.embedding_job import EmbedResult, make_embed_job
@@ -46,6 +46,7 @@ class MainWindow(WindowFilesMixin, QMainWindow):
         self._create_actions()
         self.image_export = ImageExportMenu(self)  # File > Export image, right-click on each map
         self._create_menus()
+        self.packs_watcher = model_manager.attach(self, self.rescan_packs)  # File > Models..., packs folder watch
         self._layout()
         self._restore_settings()
         self.picker.reload()
@@ -194,6 +195,12 @@ class MainWindow(WindowFilesMixin, QMainWindow):
         info = self.picker.add_folder(path)
         if not info.ok:
             self.show_error("Model pack cannot be used", info.error or "unknown error")
+
+    @Slot()
+    def rescan_packs(self) -> None:
+        """Packs appeared or vanished (the packs folder watcher, the model manager): list them again."""
+        self.picker.reload()
+        self.fold_panel.reload_packs()
 
     @Slot()
     def show_about(self) -> None:

@@ -9,39 +9,14 @@ from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QPushButton, QSizePolicy, QWidget
 
 from app.core.pack import PackInfo, find_packs, pack_info
+from app.core.pack_admin import ordered
+from app.core.pack_summary import accuracy_summary, benchmark_summary, human_size  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
 EXTRA_KEY = "packs/extra_folders"
 CURRENT_KEY = "packs/current"
 INFO_ROLE = Qt.UserRole + 1
-
-
-def human_size(n: int) -> str:
-    """Bytes as a short human string: 950 B, 9.1 MB, 1.3 GB."""
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n} B"
-
-
-def accuracy_summary(acc: dict) -> str:
-    """Fidelity of the quantized graph to its own float model (the manifest's `accuracy`): how much
-    quantization changed it, not how good the model is."""
-    if "logits_sqnr_db" in acc:
-        return f"fidelity to fp32: {float(acc['logits_sqnr_db']):.0f} dB"
-    if "top1_agreement" in acc:
-        return f"fidelity to fp32: top-1 {100 * float(acc['top1_agreement']):.1f}%"
-    return "fidelity to fp32 not measured"
-
-
-def benchmark_summary(bench: dict) -> str:
-    """What the model is good for (the manifest's `benchmark`), e.g. 'ProteinGym Spearman 0.14 on 44 assays'."""
-    mean, n = bench.get("mean_spearman"), bench.get("n_assays")
-    if mean is None or not n:
-        return "no benchmark recorded"
-    suite = "ProteinGym" if "ProteinGym" in str(bench.get("suite", "")) else str(bench.get("suite", "benchmark"))
-    return f"{suite} Spearman {float(mean):.2f} on {int(n)} assays"
 
 
 def delta_metric(delta: dict) -> str:
@@ -75,26 +50,6 @@ def describe_delta(info: PackInfo, base: PackInfo | None) -> tuple[str, str]:
           f"{str((d.get('base') or {}).get('manifest_sha256', ''))[:12]}...): the fine-tuned weights are " \
           f"rebuilt from the base at load.\n\nVerification:\n{detail}"
     return text, tip
-
-
-def ordered(infos: list[PackInfo]) -> list[tuple[PackInfo, PackInfo | None]]:
-    """(pack, its base if a delta) with each delta pack right after its base; deltas whose base is not
-    listed come last."""
-    by_sha = {i.manifest_sha256: i for i in infos if i.ok and not i.is_delta and i.manifest_sha256}
-    deltas: dict[str, list[PackInfo]] = {}
-    orphans = []
-    for i in infos:
-        if i.ok and i.is_delta:
-            sha = (i.delta.get("base") or {}).get("manifest_sha256", "")
-            (deltas.setdefault(sha, []) if sha in by_sha else orphans).append(i)
-    out: list[tuple[PackInfo, PackInfo | None]] = []
-    for i in infos:
-        if i.ok and i.is_delta:
-            continue
-        out.append((i, None))
-        for d in deltas.get(i.manifest_sha256, []) if i.ok and not i.is_delta else []:
-            out.append((d, i))
-    return out + [(d, None) for d in orphans]
 
 
 def describe(info: PackInfo, base: PackInfo | None = None) -> tuple[str, str]:
