@@ -7,7 +7,7 @@ import sys
 import threading
 from typing import Optional, TextIO
 
-from .core.jobs import Throttle
+from .cli_common import ProgressLine, printable
 from .core.pack_admin import (COLUMNS, find_installed, import_pack, list_packs, remove_pack, verify_pack,
                               dependents)
 from .core.pack import user_packs_dir
@@ -15,7 +15,7 @@ from .core.pack_get import DEFAULT_SCHEME, NETWORK_NOTICE, get_pack, plan
 
 
 def _cell(text: str, width: int) -> str:
-    text = "".join(c if c.isprintable() else "?" for c in text)  # manifest text cannot send terminal escapes
+    text = printable(text)  # manifest text cannot send terminal escapes
     return text if len(text) <= width else text[:width - 1] + "\u2026"
 
 
@@ -59,15 +59,10 @@ def cmd_remove(args: argparse.Namespace, stdin: Optional[TextIO] = None) -> int:
     return 0
 
 
-def _progress_printer(interval: float = 2.0) -> Throttle:
-    def show(done: int, total: int, message: str) -> None:
-        print(f"{message}" + (f" [{done}/{total}]" if total > 0 and str(total) not in message else ""),
-              file=sys.stderr, flush=True)
-    return Throttle(show, interval)
-
-
 def cmd_import(args: argparse.Namespace) -> int:
-    path = import_pack(args.dir, progress=_progress_printer())
+    progress = ProgressLine(interval=2.0)
+    path = import_pack(args.dir, progress=progress)
+    progress.close()
     print(f"installed {args.dir} as {path}", file=sys.stderr)
     return 0
 
@@ -77,12 +72,9 @@ def cmd_get(args: argparse.Namespace) -> int:
     print(f"{args.source}: {what.describe()}, scheme {args.scheme}", file=sys.stderr)
     if what.network:
         print(NETWORK_NOTICE, file=sys.stderr)
-    cancel = threading.Event()
-    try:
-        path = get_pack(args.source, args.scheme, progress=_progress_printer(), cancel=cancel)
-    except KeyboardInterrupt:
-        cancel.set()
-        raise
+    progress = ProgressLine(interval=2.0)
+    path = get_pack(args.source, args.scheme, progress=progress, cancel=threading.Event())
+    progress.close()
     print(f"installed {path}", file=sys.stderr)
     return 0
 
