@@ -10,6 +10,7 @@ from typing import Optional, TextIO
 from .cli_common import ProgressLine, printable
 from .core.pack_admin import (COLUMNS, find_installed, import_pack, list_packs, remove_pack, verify_pack,
                               dependents)
+from .core.jobs import Progress
 from .core.pack import user_packs_dir
 from .core.pack_get import DEFAULT_SCHEME, NETWORK_NOTICE, get_pack, plan
 
@@ -59,6 +60,11 @@ def cmd_remove(args: argparse.Namespace, stdin: Optional[TextIO] = None) -> int:
     return 0
 
 
+def _with_counts(progress: ProgressLine) -> Progress:
+    """The builder's messages ("calibrating") with their step counts: calibrating (12/40)."""
+    return lambda done, total, message: progress(done, total, f"{message} ({done}/{total})" if total > 0 else message)
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     progress = ProgressLine(interval=2.0)
     path = import_pack(args.dir, progress=progress)
@@ -73,7 +79,7 @@ def cmd_get(args: argparse.Namespace) -> int:
     if what.network:
         print(NETWORK_NOTICE, file=sys.stderr)
     progress = ProgressLine(interval=2.0)
-    path = get_pack(args.source, args.scheme, progress=progress, cancel=threading.Event())
+    path = get_pack(args.source, args.scheme, progress=_with_counts(progress), cancel=threading.Event())
     progress.close()
     print(f"installed {path}", file=sys.stderr)
     return 0

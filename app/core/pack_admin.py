@@ -184,32 +184,40 @@ def _manifest_sha(path: Path) -> str:
     return hashlib.sha256((path / MANIFEST).read_bytes()).hexdigest()
 
 
-def check_not_installed(name: str, manifest_sha256: str, infos: list[PackInfo]) -> None:
-    """PackAdminError when a pack of this manifest hash or this name is installed already."""
+def check_not_installed(name: str, scheme: str, manifest_sha256: str, infos: list[PackInfo]) -> None:
+    """PackAdminError when a pack of this manifest hash, or of this name and scheme, is installed already
+    (one model in two schemes is two packs)."""
     for i in infos:
         if i.ok and i.manifest_sha256 == manifest_sha256:
             raise PackAdminError(f"this pack is already installed as {i.name!r} at {i.path} (same manifest "
                                  f"sha256 {manifest_sha256[:12]}...)", i.path)
     for i in infos:
-        if i.name == name:
-            raise PackAdminError(f"a pack named {name!r} is already installed at {i.path}; remove it first "
-                                 f"(python -m app models remove {name!r}) or rename the new one", i.path)
+        if i.name == name and i.scheme == scheme:
+            raise PackAdminError(f"a pack named {name!r} ({scheme}) is already installed at {i.path}; remove it "
+                                 f"first (python -m app models remove {i.path.name!r}) or rename the new one", i.path)
+
+
+def install_dir(root: Path, name: str, scheme: str) -> Path:
+    """`<root>/<name>`, or `<root>/<name>-<scheme>` when another scheme of the model has that folder."""
+    for candidate in (safe_stem(name), safe_stem(f"{name}-{scheme}")):
+        if not (root / candidate).exists():
+            return root / candidate
+    raise PackAdminError(f"{root / safe_stem(name)} and {root / safe_stem(f'{name}-{scheme}')} exist already; "
+                         f"move one away first", root)
 
 
 def import_pack(src: Union[str, Path], packs_dir: Optional[Path] = None, progress: Optional[Progress] = None,
                 cancel: Optional[CancelToken] = None) -> Path:
     """Validate the pack folder `src` (hashes included), refuse a duplicate, copy its manifest and listed
-    files into the packs folder as `<name>/`, check the copy, and only then rename it into place."""
+    files into the packs folder as `<name>/` (`install_dir`), check the copy, only then rename it into place."""
     src = Path(src).expanduser()
     verify_pack(src)  # PackError naming what is wrong, before anything is copied
     meta = read_pack_manifest(src)
     name = meta.name or src.name
-    check_not_installed(name, _manifest_sha(src), core_pack.find_packs())
+    check_not_installed(name, meta.scheme or "unknown", _manifest_sha(src), core_pack.find_packs())
     root = Path(packs_dir) if packs_dir is not None else core_pack.user_packs_dir()
     root.mkdir(parents=True, exist_ok=True)
-    target = root / safe_stem(name)
-    if target.exists():
-        raise PackAdminError(f"{target} exists already (not a usable pack); move it away first", target)
+    target = install_dir(root, name, meta.scheme or "unknown")
     sweep_leftovers(root)
     tmp = _hidden_sibling(root, IMPORTING, target.name)
     try:

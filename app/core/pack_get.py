@@ -20,7 +20,8 @@ from .pack_summary import human_size
 
 DEFAULT_SCHEME = "pwlq8"
 NETWORK_NOTICE = ("This is the only step in EdgeFold that uses the network, and only because you asked: "
-                  "it downloads the checkpoint named above. Scoring and folding never go online.")
+                  "it downloads the checkpoint chosen above (a local file or folder needs no network). "
+                  "Scoring and folding never go online.")
 
 
 class BuilderMissing(PackAdminError):

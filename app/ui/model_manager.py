@@ -44,7 +44,7 @@ class ModelManagerDialog(QDialog):
         self.table.setSelectionMode(QAbstractItemView.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
-        self.table.horizontalHeader().setMaximumSectionSize(320)
+        self.table.horizontalHeader().setMaximumSectionSize(240)
         self.where = QLabel(f"Packs folder: {user_packs_dir()} (packs copied here appear without a restart)")
         self.where.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.status = QLabel("")

@@ -122,11 +122,13 @@ def test_import_refuses_duplicates_by_hash_and_by_name(packs, tmp_path):
     with pytest.raises(PackAdminError, match="already installed as 'my-pack'.*same manifest sha256"):
         import_pack(src)
     other = write_standin_pack(tmp_path / "src" / "y", seed=5, name="my-pack")  # same name, other weights
-    with pytest.raises(PackAdminError, match="a pack named 'my-pack' is already installed"):
+    with pytest.raises(PackAdminError, match=r"a pack named 'my-pack' \(fp32\) is already installed"):
         import_pack(other)
     with pytest.raises(PackAdminError, match="already installed as 'embedded-default'"):
         import_pack(find_installed("embedded-default").path)
     assert [p.name for p in packs.iterdir()] == ["my-pack"]
+    int8 = write_standin_pack(tmp_path / "src" / "z", seed=5, name="my-pack", scheme="int8")  # the same model,
+    assert import_pack(int8) == packs / "my-pack-int8"  # another scheme: another pack
 
 
 def test_import_validates_before_copying(packs, tmp_path):
@@ -181,4 +183,4 @@ def test_dependents_are_the_delta_packs_on_a_base(packs):
     fake_delta = type(base)(base.path, "d", "x", 1, {}, "user",
                             delta={"base": {"name": "alpha", "manifest_sha256": base.manifest_sha256}})
     assert dependents(base, infos + [fake_delta]) == [fake_delta]
-    check_not_installed("new", "0" * 64, infos)  # neither name nor hash installed: no error
+    check_not_installed("new", "fp32", "0" * 64, infos)  # neither name nor hash installed: no error

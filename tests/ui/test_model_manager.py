@@ -219,3 +219,28 @@ def test_fold_again_after_copying_a_folding_pack_in_folds(qtbot, settings, packs
     qtbot.waitUntil(lambda: panel.worker is None, timeout=120_000)
     assert panel.outcome is not None and panel.outcome.record.id == "query"
     assert panel.current_pack().name == "tiny_fold" and len(captured_errors) == 1
+
+
+def test_get_esm2_with_the_real_builder_from_a_local_checkpoint(window, packs_dir, tmp_path, qtbot, monkeypatch):
+    """The whole path with packbuild itself (no network: a tiny fair-esm checkpoint on disk), from the
+    Models menu to the model picker."""
+    pytest.importorskip("torch")  # only to write the checkpoint file; the build itself uses no torch
+    pytest.importorskip("packbuild")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "packbuild"))
+    from exporter.testing import tiny_torch_model
+    from packbuild_helpers import save_fair_esm
+
+    ckpt = save_fair_esm(tiny_torch_model(seed=0)[0], tmp_path / "ckpt")
+    window.models_act.trigger()
+    dialog = window.model_manager.get_esm2()
+    qtbot.addWidget(window.model_manager)
+    dialog.checkpoint.setCurrentIndex(dialog.checkpoint.findData("__other__"))
+    dialog.other.setText(str(ckpt))
+    dialog.scheme.setCurrentText("int8")
+    assert "nothing is downloaded" in dialog.size.text()
+    assert dialog.start() is True
+    qtbot.waitUntil(lambda: dialog.worker is None, timeout=300_000)
+    assert dialog.status.text().startswith("Installed "), dialog.status.text()
+    names = [p.name for p in window.picker.packs()]
+    assert len(names) == 1 and window.picker.packs()[0].scheme == "int8"
+    assert load_pack(window.picker.packs()[0].path).task == "masked-lm"
