@@ -13,7 +13,7 @@ from typing import Optional
 
 from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
 
-from app.core.batch_queue import DONE, RUNNING, WAITING, Batch, BatchItem
+from app.core.batch_queue import DONE, RUNNING, WAITING, Batch, BatchError, BatchItem
 from app.core.batch_run import ItemOutcome, check_pack, failure_reason, fold_item, score_item
 from app.core.fold.parts import FoldPackError
 from app.core.jobs import CancelToken, Progress
@@ -44,6 +44,7 @@ class BatchController(QObject):
         self.current: Optional[BatchItem] = None
         self._started_at = 0.0
         self._closed = False
+        self._stopped = False  # the queue halts after the running record (its pack cannot be used)
 
     # ---- queue ---------------------------------------------------------------------------
     def is_running(self) -> bool:
@@ -149,6 +150,8 @@ class BatchController(QObject):
             self.parts_cache.clear()
         self.batch.fail(self.current, failure_reason(exc), time.monotonic() - self._started_at)
         self._record()
+        if isinstance(exc, BatchError):  # the pack changed under the batch: every record would fail
+            self._stopped = True
 
     @Slot()
     def _on_cancelled(self) -> None:
@@ -166,6 +169,10 @@ class BatchController(QObject):
         if self._closed:
             return
         self.worker, self.current = None, None
+        if self._stopped:
+            self._stopped = False
+            self.idle.emit()
+            return
         self._next()
 
     def shutdown(self, wait_ms: int = 10_000) -> None:

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDialog, QFileDialo
 
 from app.core.batch_queue import (CANCELLED, DONE, FAILED, SUMMARY_FILE, WAITING, Batch, BatchError, format_eta,
                                   has_batch, read_entries)
-from app.core.batch_run import pack_ref
+from app.core.batch_run import check_pack, pack_ref
 from app.core.fasta import FastaError, read_fasta_text
 from app.core.outputs import prepare_dir
 from app.ui.batch_controller import BatchController
@@ -40,6 +40,7 @@ class BatchDialog(QDialog):
         self.score_pack, self.fold_pack, self.score_method = score_pack, fold_pack, score_method
         self.runtime_cache, self.parts_cache = runtime_cache or RuntimeCache(), parts_cache or PartsCache()
         self.controller: Optional[BatchController] = None
+        self.note = ""  # what Start or Open found in the folder, shown before the counts
         self.model = BatchTableModel(self)
         self._create_widgets()
         self._layout()
@@ -207,8 +208,7 @@ class BatchDialog(QDialog):
         self.settings.setValue("batch/out", out)
         self.settings.setValue("batch/score", "score" in packs)
         self.settings.setValue("batch/fold", "fold" in packs)
-        if skipped:
-            self.status_label.setText(f"{skipped} record(s) finished in {out} before are skipped.")
+        self.note = f"{skipped} finished before, skipped. " if skipped else ""
         return batch
 
     def _refuse(self, title: str, text: str) -> None:
@@ -239,10 +239,9 @@ class BatchDialog(QDialog):
         except BatchError as e:
             return self._refuse("Cannot open the batch", str(e)) or False
         self.out_edit.setText(str(path))
-        self.set_batch(batch)
         left = batch.counts()[WAITING]
-        self.status_label.setText(f"{batch.counts()[DONE]} of {len(batch.items)} done in {path}; "
-                                  + (f"Resume runs the {left} left." if left else "nothing left to run."))
+        self.note = f"Reopened: Resume runs the {left} left. " if left else "Reopened: nothing left to run. "
+        self.set_batch(batch)
         return True
 
     def set_batch(self, batch: Batch) -> None:
@@ -259,7 +258,16 @@ class BatchDialog(QDialog):
 
     @Slot()
     def resume(self) -> bool:
-        if self.controller is None or not self.controller.start():
+        """Run the batch's waiting records; refused (with a dialog) when a pack changed meanwhile."""
+        if self.controller is None or self.controller.is_running():
+            return False
+        batch = self.controller.batch
+        try:
+            for task in {i.task for i in batch.items if i.status == WAITING}:
+                check_pack(batch.packs[task])
+        except BatchError as e:
+            return self._refuse("Cannot resume the batch", str(e)) or False
+        if not self.controller.start():
             return False
         self.timer.start()
         self._update_actions()
@@ -330,7 +338,7 @@ class BatchDialog(QDialog):
         text = f"{c[DONE]} done, {c[FAILED]} failed, {c[CANCELLED]} cancelled, {c[WAITING]} waiting of {total}"
         if self.controller.is_running():
             text += f"; {format_eta(self.controller.eta_seconds())}"
-        return f"{text}. Summary: {batch.out_dir / SUMMARY_FILE}"
+        return f"{self.note}{text}. Summary: {batch.out_dir / SUMMARY_FILE}"
 
     @Slot()
     def _update_status(self) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import re
+import shutil
 
 import numpy as np
 import pytest
@@ -72,9 +74,9 @@ def test_queue_runs_every_record_and_a_bad_one_fails_with_its_reason(window, qtb
                                                                        captured_errors):
     out = tmp_path / "out"
     d = dialog_for(window, fasta, out)
-    seen = []  # every status a row took, in order
+    seen, texts = [], []  # every status a row took, in order; the status line then
     assert d.start()
-    d.controller.itemChanged.connect(lambda row: seen.append(statuses(d)[row]))
+    d.controller.itemChanged.connect(lambda row: seen.append(statuses(d)[row]) or texts.append(d.status_text()))
     first = d.controller.batch.items[0]
     assert first.status == "running" and [i.status for i in d.controller.batch.items[2:]] == \
         ["waiting", "waiting", "failed", "waiting"]  # the bad record is failed from the start
@@ -91,6 +93,8 @@ def test_queue_runs_every_record_and_a_bad_one_fails_with_its_reason(window, qtb
     assert d.model.data(d.model.index(1, 7)) == bad.error  # the reason is in the table
     assert d.progress.value() == d.progress.maximum() == 6
     assert "4 done, 2 failed" in d.status_label.text()
+    etas = [t for t in texts if "ETA" in t]
+    assert etas and "ETA unknown" in etas[0] and any(re.search(r"ETA \d+ s", t) for t in etas)  # once a rate is known
     assert captured_errors == []
 
     # the CLI's files, safe names, provenance
@@ -145,6 +149,12 @@ def test_cancel_one_and_cancel_all(window, qtbot, fasta, tmp_path):
     assert [i.status for i in d.controller.batch.items] == ["done", "failed", "cancelled"]
     state = json.loads((tmp_path / "out" / STATE_FILE).read_text())
     assert [i["status"] for i in state["items"]] == ["done", "failed", "cancelled"]
+    first_csv = (tmp_path / "out" / "sp_P0A7V0_RS2_ECOLI.csv").stat().st_mtime_ns
+    assert d.start()  # Start again into the same folder: the finished record is skipped
+    assert d.controller.batch.items[0].status == "done" and "1 finished before, skipped" in d.status_text()
+    wait_idle(qtbot, d)
+    assert [i.status for i in d.controller.batch.items] == ["done", "failed", "done"]
+    assert (tmp_path / "out" / "sp_P0A7V0_RS2_ECOLI.csv").stat().st_mtime_ns == first_csv
 
     d2 = dialog_for(window, fasta, tmp_path / "out2", score=True, fold=True)
     assert d2.start()
@@ -196,3 +206,20 @@ def test_reopening_a_closed_batch_skips_finished_records(qtbot, settings, packs_
     assert len(ran) + len(done_before) == 4
     assert d2.show_row(5) and "third" in w2.fold_panel.summary.text()  # the browser works on a reopened batch
     w2.close()
+
+
+def test_resume_is_refused_when_the_pack_changed(window, qtbot, fasta, tmp_path, fold_pack, captured_errors):
+    pack = tmp_path / "fold_copy"
+    shutil.copytree(fold_pack, pack)
+    window.fold_panel.add_folder(pack)
+    assert window.fold_panel.current_pack().path == pack
+    d = dialog_for(window, fasta, tmp_path / "out", score=False, fold=True)
+    assert d.start()
+    d.cancel_all()
+    wait_idle(qtbot, d)
+    manifest = json.loads((pack / "manifest.json").read_text())
+    manifest["name"] = "edited"
+    (pack / "manifest.json").write_text(json.dumps(manifest))
+    assert d.open_folder(str(tmp_path / "out")) and not d.resume()
+    assert captured_errors[-1][0] == "Cannot resume the batch" and "the pack changed" in captured_errors[-1][1]
+    assert not d.controller.is_running()
