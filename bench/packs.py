@@ -67,14 +67,16 @@ def cached_pack(path: Path, key: str) -> bool:
 
 
 def bench_config(scheme: str, loaded, split_policy: str | None, placement: tuple[str, ...] | None):
-    """The exporter's config for a bench scheme label: a registry name, or `ternary-channel`
-    (ternary with one absmean scale per output channel). A ternary QAT checkpoint's own
+    """The exporter's config for a bench scheme label: a registry name, `ternary-channel`
+    (ternary with one absmean scale per output channel) or `pwlq8-channels` (pwlq8's channel split). A ternary QAT checkpoint's own
     granularity is used for `ternary`, as `python -m exporter` does."""
     from exporter.cli import with_ternary_granularity
     from exporter.scheme_options import scheme_config
 
     name, granularity = ("ternary", "channel") if scheme == "ternary-channel" else (scheme, None)
-    config = scheme_config(name, split=split_policy, placement=placement)
+    form = "channels" if scheme == "pwlq8-channels" else None  # pwlq8's channel-split form
+    name = "pwlq8" if form else name
+    config = scheme_config(name, split=split_policy, placement=placement, form=form)
     return with_ternary_granularity(config, granularity, getattr(loaded, "ternary_qat", None))
 
 

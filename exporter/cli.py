@@ -31,10 +31,11 @@ MODEL is one of:
 
 Schemes:
   fp32          the float graph (reference; largest, slowest)
-  int8          uniform W8A8: int8 per-channel weights, uint8 activations on Linear inputs,
-                plus int8 fake-quant on LayerNorm inputs (PTQ4Protein's placement)
+  int8          uniform W8A8: int8 per-channel weights, uint8 activations on Linear inputs
+                (add LayerNorm inputs with --placement linear,layernorm: PTQ4Protein's placement)
   pwlq8         as int8, but piecewise-linear (PTQ4Protein) quantization where activations
-                are wide and asymmetric (LayerNorm inputs; Linear inputs where it pays)
+                are wide and asymmetric (Linear inputs where it pays, as the exact two-grid
+                split; --pwlq-form channels for the channel split)
   dynamic-int8  int8 weights, activations quantized at run time (no calibration)
   ternary       2Bits of Protein: BitNet b1.58 ternary {-1,0,1} weights (absmean scale) in the
                 encoder Linears, stored 2 bits a weight, run as int8 with run-time uint8
@@ -106,10 +107,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="pwlq8 on Linear inputs: auto (default; the exact two-grid split where the "
                         "Gaussian error model says it pays: most accurate, up to ~2x the int8 time), "
                         "never (PWLQ on LayerNorm inputs only: int8 speed), always")
+    p.add_argument("--pwlq-form", choices=("exact", "channels"), default=None,
+                   help="how a pwlq8 split Linear runs: exact (default; PTQ4Protein's two-grid split over "
+                        "every input channel, two int8 MatMuls, ~2x the int8 time, real ESM-2 8M logits "
+                        "SQNR ~40 dB) or channels (one int8 MatMul plus a thin MatMul over the <= 5%% of input "
+                        "channels whose calibrated range passes the breakpoint: ~int8 time, but on ESM-2 the "
+                        "tails spread over most channels, so it measures about int8's accuracy)")
     p.add_argument("--placement", type=placement_arg, default=None,
                    help="int8/pwlq8 activation quantizers, comma-separated from linear, layernorm, softmax "
-                        "(softmax: ESMFold's trunk and structure only). Default: PTQ4Protein's placement, "
-                        "linear,layernorm (+softmax for ESMFold); 'linear' alone is faster on CPU")
+                        "(softmax: ESMFold's trunk and structure only). Default for ESM-2: linear (measured "
+                        "more accurate and no slower on CPU); linear,layernorm reproduces PTQ4Protein's "
+                        "placement (the paper's). ESMFold default: linear,layernorm,softmax")
     p.add_argument("--ternary-granularity", choices=("tensor", "channel"), default=None,
                    help="ternary: one absmean scale per matrix (tensor, the paper's) or per output channel; "
                         "default: what a `exporter.train --ternary` checkpoint was trained with, else tensor")
@@ -190,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
     from .pipeline import ExportOptions, Exporter
     from .scheme_options import scheme_config
 
-    configs = [scheme_config(name, args.observer, args.pwlq_split, args.placement)
+    configs = [scheme_config(name, args.observer, args.pwlq_split, args.placement, form=args.pwlq_form)
                for name in parse_schemes(args.schemes)]
     if args.benchmark is not None:
         from .proteingym import assay_paths

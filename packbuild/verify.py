@@ -11,6 +11,7 @@ import onnx
 import onnxruntime as ort
 
 from app.core.jobs import Progress
+from app.core.pack_error import PackError
 from app.core.session import open_session, session_options
 
 from .onnx_io import ort_session
@@ -39,6 +40,16 @@ class RuntimeSession:
         return [out[n] for n in names]
 
 
+def check_finite(outputs: dict[str, np.ndarray], who: str) -> None:
+    """ValueError naming `who` and the output when any value is NaN or infinite: a verification
+    table computed from such outputs would be NaN and the pack unusable."""
+    for name, array in outputs.items():
+        bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+        if bad:
+            raise ValueError(f"{who}: output {name!r} has {bad} non-finite values of {np.size(array)}; "
+                             f"export stopped")
+
+
 def verify(sess: ort.InferenceSession, sequences: list[str], references: list[dict[str, np.ndarray]],
            progress: Progress | None = None, reference: str = "torch fp32") -> dict:
     """Logits SQNR, top-1 agreement and variant-score Spearman of `sess` vs the reference outputs.
@@ -51,7 +62,13 @@ def verify(sess: ort.InferenceSession, sequences: list[str], references: list[di
     ref_all, test_all, agree, rhos = [], [], [], []
     emb_ref, emb_test = [], []
     for i, (seq, ref) in enumerate(zip(sequences, references)):
-        logits, emb = sess.run(["logits", "embeddings"], {"tokens": encode(seq)})
+        try:
+            logits, emb = sess.run(["logits", "embeddings"], {"tokens": encode(seq)})
+        except PackError as e:  # the runtime's own output check (non-finite values, wrong width)
+            raise ValueError(f"verification stopped on held-out sequence {i} ({len(seq)} residues): {e}") from e
+        check_finite({"logits": logits, "embeddings": emb}, f"the exported model on held-out sequence {i}")
+        check_finite(ref, f"the {reference} reference on held-out sequence {i} (does the checkpoint hold "
+                          f"NaN/inf weights?)")
         r, t = ref["logits"][0, 1:-1], logits[0, 1:-1]  # (L, V) residues only
         ref_all.append(r.ravel())
         test_all.append(t.ravel())

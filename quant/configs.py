@@ -22,6 +22,8 @@ from .weights import PerChannelInt8
 
 ALL_PLACEMENTS = ("linear", "layernorm", "softmax")
 SPLIT_POLICIES = ("never", "auto", "always")
+LINEAR_FORMS = ("channels", "exact")
+TAIL_KINDS = ("int8", "float")
 BP_MODES = ("static", "dynamic")
 ACT_DTYPES = ("uint8", "int8")
 # Defaults calibrate with plain min/max: on the small test transformer (1.5k values per sample)
@@ -110,12 +112,24 @@ class Int8Config(_Config):
 @dataclass(frozen=True)
 class Pwlq8Config(Int8Config):
     """PTQ4Protein piecewise-linear 8-bit: PWLQ on LayerNorm (and Softmax) inputs, Linear inputs
-    uniform or as the exact two-grid split.
+    uniform or split into a middle and a tail grid.
 
     breakpoint   "numerical" (default) or "closed_form" (quant.error_model).
     bp_mode      LayerNorm inputs: "static" (from calibration) or "dynamic" (computed at run time).
     split        Linear inputs: "never" (uniform), "auto" (error_model.prefer_split), "always".
     auto_min_gain_db, auto_max_uniform_sqnr_db   the "auto" thresholds (see prefer_split).
+    linear_form  how a split Linear runs: "exact" (default; PTQ4Protein's two-grid split over every
+                 channel: two full int8 MatMuls, ~2x the int8 time) or "channels"
+                 (rewrite/pwlq_channels.py: one int8 MatMul plus a thin MatMul over the input channels
+                 whose calibrated range passes the breakpoint, at most max_tail_channels of them).
+                 On the real ESM-2 8M the tail events of attention-output and GELU tensors spread
+                 over most channels, so "channels" lands near int8's accuracy (DESIGN.md section 6).
+    tail         channels form: the tail channels' out-of-range values on the symmetric tail grid
+                 [-M, M] ("int8") or kept in float ("float").
+    max_tail_channels  channels form: at most this fraction of a tensor's input channels goes to the
+                 tail (the widest ones); the main grid then widens to cover the rest.
+    smooth_alpha per-channel SmoothQuant on Linear inputs before either form: x / s into
+                 diag(s) W with s_c = absmax_c^alpha / max|W_c|^(1-alpha); 0 turns it off.
     """
 
     name: ClassVar[str] = "pwlq8"
@@ -124,6 +138,10 @@ class Pwlq8Config(Int8Config):
     split: str = "auto"
     auto_min_gain_db: float = 10.0
     auto_max_uniform_sqnr_db: float = 40.0
+    linear_form: str = "exact"
+    tail: str = "int8"
+    max_tail_channels: float = 0.05
+    smooth_alpha: float = 0.0
 
     def _validate(self) -> None:
         super()._validate()
@@ -132,6 +150,11 @@ class Pwlq8Config(Int8Config):
         _check(self.bp_mode in BP_MODES, cls, f"bp_mode {self.bp_mode!r} not in {BP_MODES}")
         _check(self.split in SPLIT_POLICIES, cls, f"split {self.split!r} not in {SPLIT_POLICIES}")
         _check(self.auto_min_gain_db > 0.0, cls, "auto_min_gain_db must be > 0")
+        _check(self.linear_form in LINEAR_FORMS, cls, f"linear_form {self.linear_form!r} not in {LINEAR_FORMS}")
+        _check(self.tail in TAIL_KINDS, cls, f"tail {self.tail!r} not in {TAIL_KINDS}")
+        _check(0.0 <= self.max_tail_channels <= 1.0, cls,
+               f"max_tail_channels {self.max_tail_channels} not in [0, 1]")
+        _check(0.0 <= self.smooth_alpha < 1.0, cls, f"smooth_alpha {self.smooth_alpha} not in [0, 1)")
 
 
 @dataclass(frozen=True)

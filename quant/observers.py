@@ -50,6 +50,19 @@ class TensorStats:
     std: float
     clip: float
     observer: str = "minmax"
+    # min and max of each index of the last axis (a Linear input's input channels); None when the
+    # samples disagree on that axis. The channel-split PWLQ picks its tail channels from these.
+    channel_min: tuple[float, ...] | None = None
+    channel_max: tuple[float, ...] | None = None
+    channel_mean: tuple[float, ...] | None = None     # E[x] per channel
+    channel_meansq: tuple[float, ...] | None = None   # E[x^2] per channel
+
+    @property
+    def channel_absmax(self) -> np.ndarray | None:
+        """max |x| of each last-axis channel (float64), or None."""
+        if self.channel_min is None or self.channel_max is None:
+            return None
+        return np.maximum(np.abs(np.asarray(self.channel_min)), np.abs(np.asarray(self.channel_max)))
 
     @property
     def m(self) -> float:
@@ -96,6 +109,12 @@ class TensorObserver:
     _max: float = float("-inf")
     _percentiles: list[float] = field(default_factory=list)
     _topk: list[np.ndarray] = field(default_factory=list)
+    _chan_min: np.ndarray | None = None
+    _chan_max: np.ndarray | None = None
+    _chan_ok: bool = True
+    _chan_sum: np.ndarray | None = None
+    _chan_sumsq: np.ndarray | None = None
+    _chan_rows: int = 0
 
     def update(self, x: np.ndarray) -> None:
         """Add one calibration sample (any shape) of the tensor."""
@@ -111,11 +130,29 @@ class TensorObserver:
         self._moments.update(flat)
         self._min = min(self._min, float(flat.min()))
         self._max = max(self._max, float(flat.max()))
+        self._update_channels(x)
         a = np.abs(flat)
         if self.config.kind == "percentile":
             self._percentiles.append(float(np.percentile(a, self.config.percentile)))
         elif self.config.kind == "ptq4protein":
             self._topk.append(_top_k_abs(a, self.config.top_k))
+
+    def _update_channels(self, x: np.ndarray) -> None:
+        if not self._chan_ok or x.ndim == 0:
+            return
+        rows = x.reshape(-1, x.shape[-1])
+        lo, hi = rows.min(axis=0).astype(np.float64), rows.max(axis=0).astype(np.float64)
+        r64 = rows.astype(np.float64)
+        total, sq = r64.sum(axis=0), np.square(r64).sum(axis=0)
+        if self._chan_min is None:
+            self._chan_min, self._chan_max, self._chan_sum, self._chan_sumsq = lo, hi, total, sq
+        elif self._chan_min.shape != lo.shape:
+            self._chan_ok, self._chan_min, self._chan_max = False, None, None
+            return
+        else:
+            self._chan_min, self._chan_max = np.minimum(self._chan_min, lo), np.maximum(self._chan_max, hi)
+            self._chan_sum, self._chan_sumsq = self._chan_sum + total, self._chan_sumsq + sq
+        self._chan_rows += rows.shape[0]
 
     def _clip(self, absmax: float) -> float:
         if self.config.kind == "percentile":
@@ -136,8 +173,12 @@ class TensorObserver:
         clip = self._clip(absmax)
         if not clip > 0.0:
             raise DegenerateTensorError(self.name, f"clipping bound {clip} is not positive")
+        chans = self._chan_min is not None
+        per_channel = ((self._chan_min, self._chan_max, self._chan_sum / self._chan_rows,
+                        self._chan_sumsq / self._chan_rows) if chans else (None,) * 4)
         return TensorStats(self.name, self._moments.count, self._min, self._max, absmax,
-                           self._moments.mean, std, clip, self.config.kind)
+                           self._moments.mean, std, clip, self.config.kind,
+                           *(tuple(a.tolist()) if a is not None else None for a in per_channel))
 
 
 def observe(name: str, samples, config: ObserverConfig | None = None) -> TensorStats:

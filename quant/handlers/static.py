@@ -8,15 +8,19 @@ from onnx import ModelProto
 
 from ..error_model import prefer_split, split_gain_db
 from ..pwlq import pwlq_params
-from ..rewrite import (DynamicPwlqTarget, FakeQuantTarget, PwlqSplitTarget, PwlqTarget, insert_fake_quant,
-                       insert_pwlq_dynamic, insert_pwlq_fake_quant, quantize_linears_static, split_pwlq_linears)
+from ..rewrite import (DynamicPwlqTarget, FakeQuantTarget, PwlqSplitTarget, PwlqTarget, channel_split_linears,
+                       insert_fake_quant, insert_pwlq_dynamic, insert_pwlq_fake_quant, quantize_linears_static,
+                       smooth_linears, split_pwlq_linears)
+from ..rewrite._graph import GraphEdit
 from ..sites import LinearSite, NodeInputSite, layernorm_sites, softmax_sites
 from . import Handler, Stage
+from ..configs import Pwlq8Config
+from .channels import channel_targets, scaled_stats, smoothing_scales
 from .common import qp_report, selected_linears, stats_of, stats_report, uniform_qparams
 
 
 def _is_pwlq(cfg) -> bool:
-    return cfg.name == "pwlq8"
+    return isinstance(cfg, Pwlq8Config)
 
 
 def _dynamic_bp(cfg) -> bool:
@@ -72,19 +76,45 @@ def _wants_split(cfg, st) -> bool:
                                                  cfg.auto_max_uniform_sqnr_db, cfg.breakpoint)
 
 
+def _smooth(model: ModelProto, cfg, stats) -> tuple[ModelProto, dict, dict[str, float]]:
+    """pwlq8 with smooth_alpha > 0: migrate per-channel range into the weights first; the stats
+    of each smoothed tensor are derived from its input's per-channel stats."""
+    sites = selected_linears(model, cfg)
+    by_tensor: dict[str, list[LinearSite]] = defaultdict(list)
+    for s in sites:
+        by_tensor[s.activation].append(s)
+    edit = GraphEdit(model)  # read-only here: the weight arrays
+    scales = {t: smoothing_scales(stats_of(stats, t), [edit.initializer(s.weight) for s in ss], cfg.smooth_alpha)
+              for t, ss in by_tensor.items() if stats_of(stats, t).channel_absmax is not None}
+    model, renamed = smooth_linears(model, [s for s in sites if s.activation in scales], scales)
+    derived = dict(stats)
+    derived.update({new: scaled_stats(stats[old], scales[old], new) for old, new in renamed.items()})
+    return model, derived, {new: old for old, new in renamed.items()}
+
+
 def _linear(model: ModelProto, cfg, stats, report: list) -> ModelProto:
+    origin: dict[str, str] = {}
+    if getattr(cfg, "smooth_alpha", 0.0) > 0.0:
+        model, stats, origin = _smooth(model, cfg, stats)
     by_tensor: dict[str, list[LinearSite]] = defaultdict(list)
     for s in selected_linears(model, cfg):
         by_tensor[s.activation].append(s)
-    uniform_sites, qps, split_targets = [], {}, []
+    uniform_sites, qps, split_targets, channel_split = [], {}, [], []
     dtype = getattr(cfg, "linear_dtype", "uint8")
     bits = getattr(cfg, "bits", 8)
     for tensor, sites in by_tensor.items():
         st = stats_of(stats, tensor)
-        base = {"kind": "linear", "tensor": tensor, **stats_report(st)}
+        base = {"kind": "linear", "tensor": origin.get(tensor, tensor), **stats_report(st)}
+        if tensor in origin:
+            base["smooth_alpha"] = cfg.smooth_alpha
         if _is_pwlq(cfg):
             base["gain_db"] = split_gain_db(st.m_clip, bits, cfg.breakpoint)
-        if _wants_split(cfg, st):
+        if _wants_split(cfg, st) and cfg.linear_form == "channels" and st.channel_absmax is not None:
+            targets, info = channel_targets(sites, st, cfg)
+            channel_split += targets
+            report += [{**base, "node": s.node, "weight": s.weight, "method": "pwlq", "form": "channel_split",
+                        **info} for s in sites]
+        elif _wants_split(cfg, st):
             p = pwlq_params(st, bits, cfg.breakpoint)
             split_targets += [PwlqSplitTarget(s, p.bp, p.bound) for s in sites]
             report += [{**base, "node": s.node, "weight": s.weight, "method": "pwlq", "form": "split",
@@ -98,6 +128,8 @@ def _linear(model: ModelProto, cfg, stats, report: list) -> ModelProto:
         model = quantize_linears_static(model, uniform_sites, qps, cfg.weights)
     if split_targets:
         model = split_pwlq_linears(model, split_targets, cfg.weights)
+    if channel_split:
+        model = channel_split_linears(model, channel_split, cfg.weights)
     return model
 
 
