@@ -47,6 +47,14 @@ class PartCalibrator:
     def __init__(self, part: str, feeds: list[dict[str, np.ndarray]]) -> None:
         self.part, self.recorded = part, feeds
         self.cache = StatsCache()
+        self.derived: dict[str, PartCalibrator] = {}  # e.g. the structure Loop body's, built once
+
+    def derive(self, name: str, make) -> "PartCalibrator":
+        """The calibrator of a graph derived from this part (`make()` -> its feeds), made once and kept,
+        so its statistics are shared by every scheme as this part's are."""
+        if name not in self.derived:
+            self.derived[name] = PartCalibrator(name, make())
+        return self.derived[name]
 
     def feeds(self):
         return iter(self.recorded)

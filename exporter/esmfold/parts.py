@@ -89,35 +89,56 @@ def wrapper(model, part: str, chunk: int | None = None):
     raise KeyError(f"part {part!r} is not traced (known: trunk, structure, heads)")
 
 
-def export_part(model, part: str, chunk: int | None = None, via_file_above: int = EXTERNAL_DATA_LIMIT
-                ) -> onnx.ModelProto:
-    """One part as an ONNX model with dynamic batch and length axes (`chunk`: trunk only, see TrunkPass).
+def trace(module, inputs: dict, outputs: tuple[str, ...], axes: dict, custom_opsets: dict | None = None,
+          via_file_above: int = EXTERNAL_DATA_LIMIT) -> onnx.ModelProto:
+    """`module` traced on `inputs` ({name: example tensor}) with the TorchScript exporter, opset 17.
 
-    Parts whose weights pass `via_file_above` bytes (ESMFold's trunk is ~2.7 GB) are traced into a
+    Modules whose weights pass `via_file_above` bytes (ESMFold's trunk is ~2.7 GB) are traced into a
     temporary file, where the exporter writes external data past protobuf's 2 GB, and read back.
     """
-    if part == "lm":
-        return build_lm(model)
     import torch
 
-    spec = PARTS[part]
-    module = wrapper(model, part, chunk)
-    axes = {n: {0: "batch", 1: "length", 2: "length"} if n in PAIR_TENSORS else {0: "batch", 1: "length"}
-            for n in spec.inputs + spec.outputs}
     nbytes = sum(p.numel() * p.element_size() for p in module.parameters())
     with tempfile.TemporaryDirectory(prefix="edgefold-trace-") as tmp:
-        target = str(Path(tmp) / spec.file) if nbytes > via_file_above else io.BytesIO()
+        target = str(Path(tmp) / "model.onnx") if nbytes > via_file_above else io.BytesIO()
         with export_patches(), warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # TracerWarnings about python-side shape checks
-            torch.onnx.export(module, tuple(example_inputs(model, part).values()), target,
-                              dynamo=False, opset_version=TRACE_OPSET, input_names=list(spec.inputs),
-                              output_names=list(spec.outputs), dynamic_axes=axes,
-                              custom_opsets={DOMAIN: 1} if chunk and part == "trunk" else None)
+            torch.onnx.export(module, tuple(inputs.values()), target, dynamo=False, opset_version=TRACE_OPSET,
+                              input_names=list(inputs), output_names=list(outputs), dynamic_axes=axes,
+                              custom_opsets=custom_opsets)
         proto = (onnx.load_from_string(target.getvalue()) if isinstance(target, io.BytesIO)
                  else onnx.load(target))  # external data, if any, is read into memory here
     proto.ir_version = min(proto.ir_version, IR_VERSION)
+    return proto
+
+
+def length_axes(names) -> dict:
+    """Dynamic batch and length axes of the named tensors (two length axes for pair tensors)."""
+    return {n: {0: "batch", 1: "length", 2: "length"} if n in PAIR_TENSORS else {0: "batch", 1: "length"}
+            for n in names}
+
+
+def export_part(model, part: str, chunk: int | None = None, via_file_above: int = EXTERNAL_DATA_LIMIT,
+                structure_loop: bool = True) -> onnx.ModelProto:
+    """One part as an ONNX model with dynamic batch and length axes (`chunk`: trunk only, see TrunkPass).
+
+    The structure part is an ONNX Loop over its shared-weight blocks (structure_loop.py); with
+    `structure_loop=False` the blocks are unrolled as the plain trace writes them (the old form,
+    kept for comparison: bench/fold_load.py, tests).
+    """
+    if part == "lm":
+        return build_lm(model)
+    if part == "structure" and structure_loop:
+        from .structure_loop import export_structure_loop
+
+        proto = export_structure_loop(model)
+    else:
+        spec = PARTS[part]
+        proto = trace(wrapper(model, part, chunk), example_inputs(model, part), spec.outputs,
+                      length_axes(spec.inputs + spec.outputs),
+                      {DOMAIN: 1} if chunk and part == "trunk" else None, via_file_above)
     proto.graph.name = f"esmfold_{part}"
-    log.info("exported %s: %d nodes", spec.file, len(proto.graph.node))
+    log.info("exported %s: %d nodes", PARTS[part].file, len(proto.graph.node))
     return proto
 
 

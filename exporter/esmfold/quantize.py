@@ -13,6 +13,8 @@ Forms: a Linear input runs as integer MatMuls (uniform QDQ, or for pwlq8 the exa
 quant's error model says PWLQ pays, else uniform); a LayerNorm or Softmax input has no integer
 consumer, so only the faithful fake-quant form applies (a simulation that costs time).
 dynamic-int8 quantizes the Linears of lm, trunk and structure at run time, nothing else.
+The structure part's shared-weight blocks are an ONNX Loop: its body is quantized as a model of its
+own, then the main graph (structure_quant.py).
 With a chunk size, the trunk's triangle-attention cores are placeholder nodes here (chunking.py):
 their Softmax is not in the main graph, so it is neither calibrated nor quantized; the models
 returned are expanded into standard ONNX Loops.
@@ -29,6 +31,8 @@ from ..scheme_options import without
 from .calibration import FoldCalibration
 from .chunking import expand_chunked_attention
 from .normalize import normalize_linears
+from .structure_loop import loop_node
+from .structure_quant import quantize_structure
 
 log = logging.getLogger(__name__)
 QUANTIZED_PARTS = ("lm", "trunk", "structure")
@@ -47,10 +51,13 @@ def quantize_part(model: onnx.ModelProto, part: str, config, calibration: FoldCa
     if config.name == "fp32" or part not in QUANTIZED_PARTS:
         return model, {"scheme": "fp32", "sites": [], "counts": {}}
     normalized = {}
-    if part in TRACED_PARTS:
-        model, normalized = normalize_linears(model)
     calibrator = calibration.part(part) if calibration is not None and config.needs_calibration else None
-    out, report = quantize(model, part_config(config, part), calibrator)
+    if loop_node(model) is not None:
+        out, report, normalized = quantize_structure(model, part_config(config, part), calibrator)
+    else:
+        if part in TRACED_PARTS:
+            model, normalized = normalize_linears(model)
+        out, report = quantize(model, part_config(config, part), calibrator)
     counts = Counter(f"{s['kind']}/{s['method']}/{s['form']}" for s in report["sites"])
     report = {**report, "counts": dict(counts), "normalized": normalized}
     log.info("%s %s: %s", part, config.name, dict(counts))

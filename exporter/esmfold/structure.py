@@ -1,11 +1,27 @@
-"""The ESMFold structure module (8 IPA blocks in the real model) as one exportable pass.
+"""The ESMFold structure module (8 IPA blocks in the real model), export-friendly, in two forms.
 
-Wraps `EsmFoldStructureModule` with the trunk's projections in front (`trunk2sm_s`, `trunk2sm_z`)
-and keeps only the last block's outputs, which is all that inference, recycling and the heads use.
+`StructurePass` wraps `EsmFoldStructureModule` as is, with the trunk's projections in front
+(`trunk2sm_s`, `trunk2sm_z`), and keeps only the last block's outputs (all that inference,
+recycling and the heads use). Traced, it unrolls the 8 shared-weight blocks into ~17k ONNX
+nodes that onnxruntime takes 30+ s to load (bench/fold_load.py measures it).
+
+The loop form splits the same math into three traced pieces that structure_loop.py stitches
+into one graph with an ONNX Loop over the blocks:
+
+    StructureStart  (s_s, s_z) -> s, z, s_initial, rigid7 (identity frames)     once
+    StructureBlock  (s, rigid7, z, mask) -> s, rigid7                           num_blocks times
+    StructureEnd    (s, rigid7, s_initial, aatype) -> the five outputs          once
+
+The per-block angle ResNet, torsion frames and atom14 positions only feed that block's outputs,
+of which the reference keeps the last: here they are computed once, after the loop. The frames
+are carried between blocks as the 7-vector (unit quaternion, translation) the reference composes
+its updates on (`Rigid.compose_q_update_vec`), so nothing is renormalised along the way.
 """
 from __future__ import annotations
 
+import torch
 from torch import nn
+from transformers.models.esm.openfold_utils.rigid_utils import Rigid, Rotation
 
 
 class StructurePass(nn.Module):
@@ -21,3 +37,52 @@ class StructurePass(nn.Module):
         # (blocks, B, L, ...) -> last block only
         return (out["positions"][-1], out["frames"][-1], out["angles"][-1],
                 out["unnormalized_angles"][-1], out["states"][-1])
+
+
+class StructureStart(nn.Module):
+    """(s_s, s_z) -> s (after linear_in), z, s_initial, rigid7: what precedes the first block."""
+
+    def __init__(self, trunk: nn.Module) -> None:
+        super().__init__()
+        self.trunk = trunk
+
+    def forward(self, s_s, s_z):
+        t, sm = self.trunk, self.trunk.structure_module
+        s_initial = sm.layer_norm_s(t.trunk2sm_s(s_s))
+        z = sm.layer_norm_z(t.trunk2sm_z(s_z))
+        zero = torch.zeros_like(s_initial[..., :1])
+        rigid7 = torch.cat([zero + 1, zero, zero, zero, zero, zero, zero], dim=-1)  # quaternion 1, translation 0
+        return sm.linear_in(s_initial), z, s_initial, rigid7
+
+
+class StructureBlock(nn.Module):
+    """(s, rigid7, z, mask) -> (s, rigid7): one IPA block and its backbone update (the loop body)."""
+
+    def __init__(self, trunk: nn.Module) -> None:
+        super().__init__()
+        self.sm = trunk.structure_module
+
+    def forward(self, s, rigid7, z, mask):
+        sm = self.sm
+        rigids = Rigid.from_tensor_7(rigid7, normalize_quats=False)
+        s = s + sm.ipa(s, z, rigids, mask)  # ipa_dropout is an identity at inference
+        s = sm.transition(sm.layer_norm_ipa(s))
+        return s, rigids.compose_q_update_vec(sm.bb_update(s)).to_tensor_7()
+
+
+class StructureEnd(nn.Module):
+    """(s, rigid7, s_initial, aatype) -> positions, frames, angles, unnormalized_angles, states of the last block."""
+
+    def __init__(self, trunk: nn.Module) -> None:
+        super().__init__()
+        self.sm = trunk.structure_module
+
+    def forward(self, s, rigid7, s_initial, aatype):
+        sm, scale = self.sm, self.sm.config.trans_scale_factor
+        rigids = Rigid.from_tensor_7(rigid7, normalize_quats=False)
+        backb_to_global = Rigid(Rotation(rot_mats=rigids.get_rots().get_rot_mats(), quats=None),
+                                rigids.get_trans()).scale_translation(scale)
+        unnormalized_angles, angles = sm.angle_resnet(s, s_initial)
+        frames = sm.torsion_angles_to_frames(backb_to_global, angles, aatype)
+        positions = sm.frames_and_literature_positions_to_atom14_pos(frames, aatype)
+        return positions, rigids.scale_translation(scale).to_tensor_7(), angles, unnormalized_angles, s

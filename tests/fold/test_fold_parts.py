@@ -74,8 +74,8 @@ def test_trace_through_a_file_equals_the_in_memory_trace(tiny_model) -> None:
     """The path large parts take (trace into a file, external data past 2 GB, read back) gives the same model."""
     from exporter.esmfold.parts import export_part
 
-    in_memory = export_part(tiny_model, "structure")
-    via_file = export_part(tiny_model, "structure", via_file_above=0)
+    in_memory = export_part(tiny_model, "trunk")
+    via_file = export_part(tiny_model, "trunk", via_file_above=0)
     assert [n.op_type for n in via_file.graph.node] == [n.op_type for n in in_memory.graph.node]
     for a, b in zip(via_file.graph.initializer, in_memory.graph.initializer):
         assert not a.external_data  # weights are back in memory, the temporary file is gone

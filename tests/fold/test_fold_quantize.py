@@ -11,12 +11,18 @@ from exporter.esmfold.pack import architecture_manifest
 from exporter.esmfold.parts import PARTS, export_parts
 from exporter.esmfold.parts_runtime import in_memory_parts
 from exporter.esmfold.quantize import quantize_parts
+from exporter.esmfold.structure_loop import graphs
 from exporter.scheme_options import scheme_config
 from packbuild.metrics import sqnr_db
 from quant.sites import layernorm_sites, linear_sites, softmax_sites
 
 CALIBRATION = ("MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ", "GSHMLEDPVDAFQEMLQ", "MADEEKLPPGWEKRMSRSSGRVYYFNHITNASQWERPSG")
 HELDOUT = "MSEKIRVLLVDDHPVVRQGLRALLEGEPDF"
+
+
+def n_sites(find, model, normalized: bool = False) -> int:
+    """Sites `find` returns over a part's graphs (the structure Loop's body included)."""
+    return sum(len(find(normalize_linears(g)[0] if normalized else g)) for g in graphs(model))
 
 
 @pytest.fixture(scope="module")
@@ -46,12 +52,12 @@ def test_parts_are_quantized_and_close_to_float(setup, scheme: str) -> None:
         counts = reports[part]["counts"]
         f = float_models[PARTS[part].file]
         linears = sum(v for k, v in counts.items() if k.startswith("linear/"))
-        assert linears == len(linear_sites(normalize_linears(f)[0])), part
+        assert linears == n_sites(linear_sites, f, normalized=True), part
         if scheme != "dynamic-int8":
             assert counts.get(f"layernorm/{'pwlq' if scheme == 'pwlq8' else 'uniform'}/fake_quant") == \
-                len(layernorm_sites(f)), part
+                n_sites(layernorm_sites, f), part
             if part != "lm":
-                assert sum(v for k, v in counts.items() if k.startswith("softmax_input/")) == len(softmax_sites(f))
+                assert sum(v for k, v in counts.items() if k.startswith("softmax_input/")) == n_sites(softmax_sites, f)
     assert reports["heads"]["counts"] == {}
     float_parts, quant_parts = in_memory_parts(float_models, arch), in_memory_parts(models, arch)
     for part in ("lm", "trunk", "structure"):
@@ -73,7 +79,7 @@ def test_pwlq_split_policy_reaches_the_linears(setup) -> None:
     _, always = quantize_parts(float_models, scheme_config("pwlq8", split="always", family="esmfold"), calibration)
     for part in ("trunk", "structure"):
         assert not any(k.startswith("linear/pwlq") for k in never[part]["counts"]), never[part]["counts"]
-        linears = len(linear_sites(normalize_linears(float_models[PARTS[part].file])[0]))
+        linears = n_sites(linear_sites, float_models[PARTS[part].file], normalized=True)
         assert always[part]["counts"].get("linear/pwlq/split") == linears, always[part]["counts"]
 
 
