@@ -83,6 +83,45 @@ class StructureEnd(nn.Module):
         backb_to_global = Rigid(Rotation(rot_mats=rigids.get_rots().get_rot_mats(), quats=None),
                                 rigids.get_trans()).scale_translation(scale)
         unnormalized_angles, angles = sm.angle_resnet(s, s_initial)
-        frames = sm.torsion_angles_to_frames(backb_to_global, angles, aatype)
-        positions = sm.frames_and_literature_positions_to_atom14_pos(frames, aatype)
+        positions = atom14_positions(sm, backb_to_global, angles, aatype)
         return positions, rigids.scale_translation(scale).to_tensor_7(), angles, unnormalized_angles, s
+
+
+def _homogeneous(rot: torch.Tensor, trans: torch.Tensor) -> torch.Tensor:
+    """(..., 3, 3) rotations and (..., 3) translations -> (..., 4, 4) homogeneous transforms."""
+    top = torch.cat([rot, trans[..., None]], dim=-1)
+    bottom = torch.zeros_like(top[..., :1, :]) + torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=top.dtype)
+    return torch.cat([top, bottom], dim=-2)
+
+
+def atom14_positions(sm: nn.Module, backb_to_global: Rigid, angles: torch.Tensor, aatype: torch.Tensor):
+    """`frames_and_literature_positions_to_atom14_pos(torsion_angles_to_frames(...))` with 4x4 MatMuls.
+
+    Same transforms as openfold's feats.py (default frame of each of the 8 rigid groups, rotated
+    about x by its torsion (sin, cos); chi2..chi4 chained onto chi1; all onto the backbone; each
+    atom placed by its group's frame), but composed as homogeneous matrices: openfold writes each
+    3x3 product entry by entry, which traces to ~1.2k small nodes that onnxruntime needs ~2 s to
+    load (bench/fold_load.py). Equal up to float rounding.
+    """
+    sm._init_residue_constants(angles.dtype, angles.device)
+    dtype = angles.dtype
+    sin, cos = angles[..., 0], angles[..., 1]                    # (B, L, 7): torsions of groups 1..7
+    zero = torch.zeros_like(sin[..., :1])
+    sin, cos = torch.cat([zero, sin], dim=-1), torch.cat([zero + 1, cos], dim=-1)  # group 0: identity
+    fixed = torch.tensor([[1, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 1]], dtype=dtype)
+    on_cos = torch.tensor([[0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0]], dtype=dtype)
+    on_sin = torch.tensor([[0, 0, 0, 0], [0, 0, -1, 0], [0, 1, 0, 0], [0, 0, 0, 0]], dtype=dtype)
+    torsion = fixed + cos[..., None, None] * on_cos + sin[..., None, None] * on_sin   # (B, L, 8, 4, 4)
+    frames = sm.default_frames[aatype] @ torsion                 # each group in its parent's frame
+    chi2 = frames[..., 4, :, :] @ frames[..., 5, :, :]
+    chi3 = chi2 @ frames[..., 6, :, :]
+    chi4 = chi3 @ frames[..., 7, :, :]
+    to_bb = torch.cat([frames[..., :5, :, :], chi2[..., None, :, :], chi3[..., None, :, :], chi4[..., None, :, :]],
+                      dim=-3)
+    bb = _homogeneous(backb_to_global.get_rots().get_rot_mats(), backb_to_global.get_trans())
+    to_global = bb[..., None, :, :] @ to_bb                      # (B, L, 8, 4, 4)
+    groups = nn.functional.one_hot(sm.group_idx[aatype], num_classes=8).to(dtype)   # (B, L, 14, 8)
+    per_atom = (groups @ to_global.flatten(-2)).unflatten(-1, (4, 4))              # (B, L, 14, 4, 4)
+    lit = sm.lit_positions[aatype]                               # (B, L, 14, 3)
+    xyz = (per_atom[..., :3, :3] @ lit[..., None])[..., 0] + per_atom[..., :3, 3]
+    return xyz * sm.atom_mask[aatype][..., None]
