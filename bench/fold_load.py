@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from .common import cpu_info, cpu_line, emit, load_average, md_table, median, utc_now
-from .fold_packs import PRESETS, FoldBenchModel
+from .fold_packs import FoldBenchModel, add_model_arguments
 
 log = logging.getLogger("bench.fold_load")
 FORMS = ("old", "new")
@@ -33,10 +33,7 @@ PARTS = ("lm", "trunk", "structure", "heads")
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.fold_load", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", choices=tuple(PRESETS), default="esmfold_v1")
-    p.add_argument("--lm-layers", type=int, default=2)
-    p.add_argument("--trunk-blocks", type=int, default=2)
-    p.add_argument("--seed", type=int, default=0)
+    add_model_arguments(p)
     p.add_argument("--schemes", default="fp32,int8", help="fp32 and/or a quantized scheme (int8, pwlq8, ...)")
     p.add_argument("--repeats", type=int, default=3, help="sessions created per part and form (median)")
     p.add_argument("--threads", type=int, default=2)

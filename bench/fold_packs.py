@@ -158,15 +158,20 @@ def build(model: FoldBenchModel, schemes: list[str], work: Path, calibration: li
     return [pack_info(out / s, s not in todo) for s in schemes]
 
 
+def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    """--preset, --lm-layers, --trunk-blocks, --seed: the FoldBenchModel of a fold bench."""
+    p.add_argument("--preset", choices=tuple(PRESETS), default="esmfold_v1")
+    p.add_argument("--lm-layers", type=int, default=2)
+    p.add_argument("--trunk-blocks", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+
+
 def main(argv: list[str] | None = None) -> int:
     from .sequences import calibration_sequences
 
     p = argparse.ArgumentParser(prog="python -m bench.fold_packs", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", choices=tuple(PRESETS), default="esmfold_v1")
-    p.add_argument("--lm-layers", type=int, default=2)
-    p.add_argument("--trunk-blocks", type=int, default=2)
-    p.add_argument("--seed", type=int, default=0)
+    add_model_arguments(p)
     p.add_argument("--schemes", default="fp32,int8,pwlq8")
     p.add_argument("--work", type=Path, required=True)
     p.add_argument("--calibration", type=Path, default=None)
