@@ -9,31 +9,27 @@
 
 `lm.onnx` is written op by op (lm_graph.py); the others are traced with the TorchScript exporter
 (`dynamo=False`) from export-friendly wrappers of the transformers modules, length axes dynamic.
+The structure part is one ONNX Loop over its shared-weight blocks (structure_loop.py).
 With a chunk size, the trunk's triangle-attention cores trace to placeholder nodes that
 `chunking.expand_chunked_attention` turns into ONNX Loops before a model is run or written.
 """
 from __future__ import annotations
 
-import io
 import logging
-import tempfile
-import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import onnx
 
-from packbuild.onnx_builder import IR_VERSION
 from packbuild.onnx_io import EXTERNAL_DATA_LIMIT
 from .chunking import DOMAIN
 from .heads import HeadsPass
 from .lm_graph import build_lm
-from .patches import export_patches
 from .structure import StructurePass
+from .structure_loop import export_structure_loop
+from .tracing import trace
 from .trunk import TrunkPass
 
 log = logging.getLogger(__name__)
-TRACE_OPSET = 17
 TRACE_LENGTH = 7  # length of the example inputs; any length works at run time
 
 
@@ -89,29 +85,6 @@ def wrapper(model, part: str, chunk: int | None = None):
     raise KeyError(f"part {part!r} is not traced (known: trunk, structure, heads)")
 
 
-def trace(module, inputs: dict, outputs: tuple[str, ...], axes: dict, custom_opsets: dict | None = None,
-          via_file_above: int = EXTERNAL_DATA_LIMIT) -> onnx.ModelProto:
-    """`module` traced on `inputs` ({name: example tensor}) with the TorchScript exporter, opset 17.
-
-    Modules whose weights pass `via_file_above` bytes (ESMFold's trunk is ~2.7 GB) are traced into a
-    temporary file, where the exporter writes external data past protobuf's 2 GB, and read back.
-    """
-    import torch
-
-    nbytes = sum(p.numel() * p.element_size() for p in module.parameters())
-    with tempfile.TemporaryDirectory(prefix="edgefold-trace-") as tmp:
-        target = str(Path(tmp) / "model.onnx") if nbytes > via_file_above else io.BytesIO()
-        with export_patches(), warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")  # TracerWarnings about python-side shape checks
-            torch.onnx.export(module, tuple(inputs.values()), target, dynamo=False, opset_version=TRACE_OPSET,
-                              input_names=list(inputs), output_names=list(outputs), dynamic_axes=axes,
-                              custom_opsets=custom_opsets)
-        proto = (onnx.load_from_string(target.getvalue()) if isinstance(target, io.BytesIO)
-                 else onnx.load(target))  # external data, if any, is read into memory here
-    proto.ir_version = min(proto.ir_version, IR_VERSION)
-    return proto
-
-
 def length_axes(names) -> dict:
     """Dynamic batch and length axes of the named tensors (two length axes for pair tensors)."""
     return {n: {0: "batch", 1: "length", 2: "length"} if n in PAIR_TENSORS else {0: "batch", 1: "length"}
@@ -129,9 +102,7 @@ def export_part(model, part: str, chunk: int | None = None, via_file_above: int 
     if part == "lm":
         return build_lm(model)
     if part == "structure" and structure_loop:
-        from .structure_loop import export_structure_loop
-
-        proto = export_structure_loop(model)
+        proto = export_structure_loop(model, example_inputs(model, part), PARTS[part].outputs)
     else:
         spec = PARTS[part]
         proto = trace(wrapper(model, part, chunk), example_inputs(model, part), spec.outputs,

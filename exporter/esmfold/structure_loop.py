@@ -78,14 +78,15 @@ def _value_info(graph: onnx.GraphProto, name: str, new_name: str | None = None) 
     return out
 
 
-def export_pieces(model) -> tuple[onnx.ModelProto, onnx.ModelProto, onnx.ModelProto]:
-    """StructureStart, StructureBlock and StructureEnd traced (names as in structure.py's forwards)."""
+def export_pieces(model, feeds: dict, outputs: tuple[str, ...]
+                  ) -> tuple[onnx.ModelProto, onnx.ModelProto, onnx.ModelProto]:
+    """StructureStart, StructureBlock and StructureEnd traced (names as in structure.py's forwards);
+    `feeds`: example structure-part inputs (parts.example_inputs), `outputs`: the part's output names."""
     import torch
 
-    from .parts import example_inputs, trace
     from .structure import StructureBlock, StructureEnd, StructureStart
+    from .tracing import trace
 
-    feeds = example_inputs(model, "structure")
     t = model.trunk
     with torch.no_grad():
         s, z, s_initial, rigid7 = StructureStart(t)(feeds["s_s"], feeds["s_z"])
@@ -94,9 +95,6 @@ def export_pieces(model) -> tuple[onnx.ModelProto, onnx.ModelProto, onnx.ModelPr
     block = trace(StructureBlock(t), {"s": s, "rigid7": rigid7, "z": z, "mask": feeds["mask"]},
                   ("s_next", "rigid7_next"),
                   {"s": SEQ, "rigid7": SEQ, "z": PAIR, "mask": SEQ, "s_next": SEQ, "rigid7_next": SEQ})
-    from .parts import PARTS
-
-    outputs = PARTS["structure"].outputs
     end = trace(StructureEnd(t), {"s": s, "rigid7": rigid7, "s_initial": s_initial, "aatype": feeds["aatype"]},
                 outputs, {**{n: SEQ for n in ("s", "rigid7", "s_initial", "aatype")}, **{n: SEQ for n in outputs}})
     for piece in (start, block, end):
@@ -135,9 +133,9 @@ def assemble(start: onnx.ModelProto, block: onnx.ModelProto, end: onnx.ModelProt
     return model
 
 
-def export_structure_loop(model) -> onnx.ModelProto:
-    """The structure part of `model` (an EsmForProteinFolding) in Loop form."""
-    return assemble(*export_pieces(model), model.trunk.structure_module.config.num_blocks)
+def export_structure_loop(model, feeds: dict, outputs: tuple[str, ...]) -> onnx.ModelProto:
+    """The structure part of `model` (an EsmForProteinFolding) in Loop form (export_pieces' arguments)."""
+    return assemble(*export_pieces(model, feeds, outputs), model.trunk.structure_module.config.num_blocks)
 
 
 def loop_node(model: onnx.ModelProto) -> onnx.NodeProto | None:

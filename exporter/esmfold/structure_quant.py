@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import onnx
 
-from ..quantize import quantize
+from packbuild.quantize import quantize
 from .normalize import normalize_linears
 from .structure_loop import block_feeds, body_model, with_body
 

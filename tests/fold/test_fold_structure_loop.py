@@ -15,8 +15,8 @@ from exporter.esmfold.structure_loop import (OUTER_MASK, OUTER_Z, R_IN, S_IN, bl
 from exporter.esmfold.calibration import PartCalibrator
 from exporter.esmfold.normalize import normalize_linears
 from exporter.esmfold.quantize import quantize_part
-from exporter.metrics import sqnr_db
-from exporter.quantize import ort_runner
+from packbuild.metrics import sqnr_db
+from packbuild.quantize import ort_runner
 from exporter.scheme_options import scheme_config
 from quant.sites import linear_sites
 from transformers.models.esm.openfold_utils.rigid_utils import Rigid, Rotation
