@@ -18,6 +18,7 @@ from app.core.pack_admin import (COLUMNS, PackRow, dependents, import_pack, list
                                  verify_pack)
 from app.ui import workers
 from app.ui.errors import is_user_error, show_error
+from app.ui.model_manager_get import GetEsm2Dialog, fit_progress
 from app.ui.model_manager_watch import PacksWatcher
 
 log = logging.getLogger(__name__)
@@ -168,14 +169,12 @@ class ModelManagerDialog(QDialog):
         src = Path(path)
 
         def job(progress: Progress, token: CancelToken) -> Path:
-            return import_pack(src, progress=progress, cancel=token)
+            return import_pack(src, progress=fit_progress(progress), cancel=token)
 
         return self._run(job, f"Checking and copying {src}\u2026", self._installed, "Import failed")
 
     @Slot()
     def get_esm2(self) -> QDialog:
-        from app.ui.model_manager_get import GetEsm2Dialog  # noqa: PLC0415 - its own file, opened on demand
-
         if self.get_dialog is None:
             self.get_dialog = GetEsm2Dialog(self)
             self.get_dialog.installed.connect(self._installed)

@@ -1,8 +1,9 @@
 """Get ESM-2... : pick a checkpoint (or a URL, a file, a HuggingFace folder) and a scheme, see the download
 size and that this is the only network use, build the pack in a worker with progress and Cancel.
 
-The builder (`packbuild`, through app.core.pack_get) is imported in the worker's job only; when it is
-missing the dialog says so in words and the Get button stays disabled.
+The builder (`packbuild`, through app.core.pack_get) is imported when this dialog opens, to list its
+checkpoints (its top level is the standard library only), and builds in the worker; the app never
+imports it at start. When it is missing the dialog says so in words and the Get button stays disabled.
 """
 from __future__ import annotations
 
@@ -14,10 +15,24 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QFormLayout, QHB
                                QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
 from app.core.jobs import CancelToken, Progress
+from app.core.pack import user_packs_dir
 from app.core.pack_admin import PackAdminError
 from app.core.pack_get import DEFAULT_SCHEME, NETWORK_NOTICE, BuilderMissing, checkpoints, get_pack, plan
 from app.ui import workers
 from app.ui.errors import is_user_error, show_error
+
+_INT_MAX = 2**31 - 1  # Qt signals and QProgressBar carry a C int
+
+
+def fit_progress(progress: Progress) -> Progress:
+    """`progress` for byte counts past 2 GiB (a 2.6 GB checkpoint): sent in MiB then, which a Qt int holds
+    (raw, they wrap to negative numbers)."""
+    def fitted(done: int, total: int, message: str) -> None:
+        if max(done, total) > _INT_MAX:
+            done, total = done >> 20, total >> 20
+        progress(done, total, message)
+    return fitted
+
 
 OTHER = "__other__"
 SCHEMES = (DEFAULT_SCHEME, "int8", "dynamic-int8", "fp32")
@@ -59,6 +74,7 @@ class GetEsm2Dialog(QDialog):
         self.known = self._load_known()
         self.checkpoint.currentIndexChanged.connect(self._update)
         self.other.textChanged.connect(self._update)
+        self.scheme.currentIndexChanged.connect(self._update)
         self.browse_file.clicked.connect(lambda: self._browse(False))
         self.browse_dir.clicked.connect(lambda: self._browse(True))
         self.get_button.clicked.connect(self.start)
@@ -103,6 +119,12 @@ class GetEsm2Dialog(QDialog):
         self.checkpoint.addItem("Other: the URL, file or folder below", OTHER)
         return known
 
+    def installed_already(self) -> Path | None:
+        """The pack folder packbuild would replace (`<checkpoint>-<scheme>`), for a known checkpoint."""
+        key = self.checkpoint.currentData()
+        target = user_packs_dir() / f"{key}-{self.scheme.currentText()}"
+        return target if key in self.known and (target / "manifest.json").is_file() else None
+
     def source(self) -> str:
         key = self.checkpoint.currentData()
         return self.other.text().strip() if key in (None, OTHER) else str(key)
@@ -118,6 +140,8 @@ class GetEsm2Dialog(QDialog):
                 text, ok = plan(self.source(), self.known).describe(), True
             except PackAdminError as e:
                 text = str(e)
+        if ok and self.installed_already() is not None:
+            text += f"; {self.installed_already().name} is installed already: getting it again replaces it"
         self.size.setText(text)
         self.get_button.setEnabled(ok and not busy)
         self.cancel_button.setEnabled(busy)
@@ -140,7 +164,7 @@ class GetEsm2Dialog(QDialog):
         self.cancel_event = event = threading.Event()
 
         def job(progress: Progress, token: CancelToken) -> Path:
-            return get_pack(source, scheme, progress=progress, cancel=event)
+            return get_pack(source, scheme, progress=fit_progress(progress), cancel=event)
 
         w = workers.Worker(job, name=f"get {source}")
         w.signals.progress.connect(self._on_progress)

@@ -20,7 +20,7 @@ from app.ui.fold_packs import install_hint  # noqa: E402
 from app.ui.fold_panel import FoldPanel  # noqa: E402
 from app.ui.main_window import MainWindow  # noqa: E402
 from app.ui.model_manager import ModelManagerDialog  # noqa: E402
-from app.ui.model_manager_get import GetEsm2Dialog  # noqa: E402
+from app.ui.model_manager_get import GetEsm2Dialog, fit_progress  # noqa: E402
 from app.ui.model_manager_watch import PacksWatcher, watched_paths  # noqa: E402
 
 SEQUENCE = "MKTAYIAKQRQISFVKSHFSRQLE"
@@ -135,6 +135,37 @@ def test_get_esm2_cancel_installs_nothing(manager, packs_dir, qtbot, monkeypatch
     qtbot.waitUntil(lambda: dialog.worker is None, timeout=10_000)
     assert "Cancelled; nothing was installed." == dialog.status.text()
     assert list(packs_dir.iterdir()) == []
+
+
+def test_a_get_that_would_replace_an_installed_pack_says_so(qtbot, packs_dir, monkeypatch):
+    monkeypatch.setitem(sys.modules, "packbuild", fake_packbuild.make_module())
+    write_standin_pack(packs_dir / "esm2_t6_8M_UR50D-int8", seed=1, name="esm2_t6_8M_UR50D", scheme="int8")
+    dialog = GetEsm2Dialog()
+    qtbot.addWidget(dialog)
+    assert "installed already" not in dialog.size.text()  # pwlq8: not installed
+    dialog.scheme.setCurrentText("int8")
+    assert "esm2_t6_8M_UR50D-int8 is installed already: getting it again replaces it" in dialog.size.text()
+
+
+def test_byte_progress_past_2_gib_reaches_the_bar_in_mib(qtbot, packs_dir, monkeypatch):
+    seen = []
+    fitted = fit_progress(lambda d, t, m: seen.append((d, t)))
+    fitted(5, 10, "calibrating")
+    fitted(2_600_000_000, 2_600_000_000, "downloading esm2_t33_650M_UR50D.pt")  # a Qt int wraps past 2**31 - 1
+    assert seen == [(5, 10), (2_600_000_000 >> 20, 2_600_000_000 >> 20)]
+    gate = threading.Event()
+    mod = fake_packbuild.make_module(gate=gate)
+    real = mod.build_pack
+    mod.build_pack = lambda source, packs_dir, progress=None, **k: (
+        progress(1_300_000_000, 2_600_000_000, "downloading big"), real(source, packs_dir, progress=None, **k))[1]
+    monkeypatch.setitem(sys.modules, "packbuild", mod)
+    dialog = GetEsm2Dialog()
+    qtbot.addWidget(dialog)
+    dialog.start()
+    qtbot.waitUntil(lambda: dialog.progress.maximum() > 1, timeout=10_000)
+    assert (dialog.progress.value(), dialog.progress.maximum()) == (1_300_000_000 >> 20, 2_600_000_000 >> 20)
+    dialog.cancel()
+    qtbot.waitUntil(lambda: dialog.worker is None, timeout=10_000)
 
 
 def test_get_esm2_without_the_builder_says_so(qtbot, packs_dir, monkeypatch):
