@@ -31,6 +31,26 @@ def tiny_torch_model(seed: int = 0, std: float = 0.3):
     return model, alphabet
 
 
+def save_fair_esm(model, folder: Path, name: str = "esm2_t2_tiny_UR50D", **save_kwargs) -> Path:
+    """Save a fair-esm `ESM2` as fair-esm publishes checkpoints (esm/pretrained.py): `<name>.pt` =
+    `{"cfg": {"model": Namespace}, "model": state}` with "encoder.sentence_encoder." prefixes and no
+    contact head, and `<name>-contact-regression.pt` = `{"model": {"contact_head.regression.*"}}`."""
+    import argparse
+
+    import torch
+
+    state = model.state_dict()
+    cfg = argparse.Namespace(arch="esm2", encoder_layers=model.num_layers, encoder_embed_dim=model.embed_dim,
+                             encoder_attention_heads=model.attention_heads, token_dropout=True)
+    body = {f"encoder.sentence_encoder.{k}": v for k, v in state.items() if not k.startswith("contact_head")}
+    regression = {k: v for k, v in state.items() if k.startswith("contact_head")}
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.pt"
+    torch.save({"cfg": {"model": cfg, "_name": "esm2"}, "model": body}, path, **save_kwargs)
+    torch.save({"model": regression}, folder / f"{name}-contact-regression.pt", **save_kwargs)
+    return path
+
+
 def tiny_hf_model(seed: int = 0, std: float = 0.3):
     """A HuggingFace `EsmForMaskedLM` of the TINY shape (rotary, token dropout) with N(0, std) weights."""
     import torch

@@ -3,7 +3,8 @@
     resolve(source)            KNOWN_CHECKPOINTS name, URL, local file or HF folder (sources.py)
     download (resumable)       model file, and fair-esm's contact regression (download.py)
     read_weights               restricted unpickler / numpy safetensors -> Esm2Weights (checkpoint.py)
-    build_esm2                 model.onnx (+ contacts.onnx when the checkpoint has a contact head)
+    build_esm2                 model.onnx (+ contacts.onnx when the checkpoint has a contact head),
+                               one fp32 graph in memory at a time
     quantize                   quant.quantize on the 64 length-stratified calibration sequences
     write_pack(inspect=...)    staged beside the target; the staged pack is loaded through the app
                                and compared with the fp32 graph (logits SQNR, top-1, variant
@@ -143,19 +144,18 @@ def _build(resolved: Resolved, packs_dir: Path, config, steps: Steps, cache_dir:
     steps(0, 1, "reading the checkpoint")
     weights = _read(resolved, files)
     steps(1, 1, "reading the checkpoint")
-    steps(0, 1, "building the fp32 graph")
-    float_models = {"model.onnx": build_esm2(weights, contacts=False)}
-    if weights.has_contact_head:
-        float_models["contacts.onnx"] = build_esm2(weights, contacts=True)
-    steps.check()
     calibrator = Calibrator(read_sequences(DEFAULT_CALIBRATION), CALIBRATION_SIZE, MAX_RESIDUES, progress=steps)
     heldout = stratified(read_sequences(DEFAULT_HELDOUT), VERIFY_SIZE, MAX_VERIFY_RESIDUES, seed=1)
-    references = _references(session(float_models["model.onnx"]), heldout, steps)
-    models, report = {}, {}
-    for name, model in float_models.items():
+    names = ["model.onnx"] + (["contacts.onnx"] if weights.has_contact_head else [])
+    models, report, references = {}, {}, []
+    for name in names:  # one fp32 graph in memory at a time (2.6 GB each for the 650M)
+        steps(0, 1, f"building the fp32 graph of {name}")
+        float_model = build_esm2(weights, contacts=name == "contacts.onnx")
+        if name == "model.onnx":
+            references = _references(session(float_model), heldout, steps)
         steps(0, CALIBRATION_SIZE, f"calibrating and quantizing {name} ({config.name})")
-        models[name], report = quantize(model, config, calibrator if config.needs_calibration else None)
-    del float_models
+        models[name], report = quantize(float_model, config, calibrator if config.needs_calibration else None)
+        del float_model
     source, record = _provenance(files, resolved)
     known = resolved.known is not None
     onnx_info = {"model": "model.onnx", "inputs": ["tokens"], "outputs": ["logits", "embeddings"]}

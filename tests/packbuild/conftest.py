@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from packbuild_helpers import RangeServer, save_fair_esm
+from exporter.testing import save_fair_esm
+from packbuild_helpers import RangeServer
 
 torch = pytest.importorskip("torch")
 

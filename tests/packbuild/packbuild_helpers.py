@@ -1,29 +1,10 @@
-"""Checkpoint writers and a loopback Range server for the packbuild tests (torch only writes files here)."""
+"""A loopback HTTP server that honours Range, for the packbuild download tests."""
 from __future__ import annotations
 
-import argparse
 import http.server
 import re
 import threading
 from pathlib import Path
-
-
-def save_fair_esm(model, folder: Path, name: str = "esm2_t2_tiny_UR50D", **save_kwargs) -> Path:
-    """The layout fair-esm publishes (esm/pretrained.py): `{"cfg": {"model": Namespace}, "model": state}`
-    with "encoder.sentence_encoder." prefixes and no contact head, plus `<name>-contact-regression.pt`
-    holding `{"model": {"contact_head.regression.*"}}`."""
-    state = model.state_dict()
-    cfg = argparse.Namespace(arch="esm2", encoder_layers=model.num_layers, encoder_embed_dim=model.embed_dim,
-                             encoder_attention_heads=model.attention_heads, token_dropout=True)
-    body = {f"encoder.sentence_encoder.{k}": v for k, v in state.items() if not k.startswith("contact_head")}
-    regression = {k: v for k, v in state.items() if k.startswith("contact_head")}
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.pt"
-    import torch
-
-    torch.save({"cfg": {"model": cfg, "_name": "esm2"}, "model": body}, path, **save_kwargs)
-    torch.save({"model": regression}, folder / f"{name}-contact-regression.pt", **save_kwargs)
-    return path
 
 
 class RangeServer:

@@ -12,7 +12,7 @@ import packbuild
 from packbuild.download import download
 from packbuild.errors import BuildError, Cancelled
 
-from packbuild_helpers import save_fair_esm
+from exporter.testing import save_fair_esm
 
 
 def _blob(n: int = 3_000_000) -> bytes:

@@ -13,7 +13,7 @@ from packbuild.safetensors_reader import read_safetensors
 from packbuild.torch_reader import UnsafeCheckpointError, load_checkpoint
 from packbuild.weights import CheckpointError
 
-from packbuild_helpers import save_fair_esm
+from exporter.testing import save_fair_esm
 
 torch = pytest.importorskip("torch")
 
