@@ -31,16 +31,20 @@ def parser() -> argparse.ArgumentParser:
 
 
 class ProgressLine:
-    """progress(done, total, message) as one carriage-return line on `stream`, at most 4 updates a second."""
+    """progress(done, total, message) on `stream`: one line rewritten in place on a terminal (at most 4
+    updates a second), else a plain line per step and at most one per `log_interval` seconds."""
 
-    def __init__(self, stream: TextIO = sys.stderr, interval: float = 0.25) -> None:
-        self.stream, self.interval, self._last, self._message = stream, interval, 0.0, ""
+    def __init__(self, stream: Optional[TextIO] = None, interval: float = 0.25, log_interval: float = 5.0) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.interval = interval if self.tty else log_interval
+        self._last, self._message = 0.0, ""
 
     def __call__(self, done: int, total: int, message: str) -> None:
         now = time.monotonic()
         if message == self._message and now - self._last < self.interval and done != total:
             return
-        if message != self._message and self._message:
+        if self.tty and message != self._message and self._message:
             self.stream.write("\n")
         self._last, self._message = now, message
         if message.startswith("downloading"):
@@ -48,11 +52,11 @@ class ProgressLine:
         else:
             amount = f"{done}/{total}"
         pct = f" {100 * done / total:5.1f}%" if total else ""
-        self.stream.write(f"\r{message}: {amount}{pct}   ")
+        self.stream.write(f"\r{message}: {amount}{pct}   " if self.tty else f"{message}: {amount}{pct}\n")
         self.stream.flush()
 
     def close(self) -> None:
-        if self._message:
+        if self.tty and self._message:
             self.stream.write("\n")
             self.stream.flush()
 

@@ -76,6 +76,18 @@ def scheme_config(scheme: str):
     return make_config(scheme, placement=("linear",)) if choosable else make_config(scheme)
 
 
+def check_disk_space(folder: Path, need: int, label: str) -> None:
+    """BuildError before a download that cannot fit (what a .part already holds counts as had)."""
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    have = sum(p.stat().st_size for p in folder.glob("*.part"))
+    free = shutil.disk_usage(folder).free
+    if free + have < need:
+        raise BuildError(f"{label}: needs about {need / 1e9:.1f} GB in {folder}, only {free / 1e9:.1f} GB free; "
+                         "free some space or pass another cache folder")
+
+
 def fetch(resolved: Resolved, cache_dir: Path, steps: Steps) -> list[tuple[Path, Optional[str]]]:
     """(local file, URL or None) of each file the source needs, downloading what is not local."""
     if resolved.local is not None:
@@ -85,6 +97,8 @@ def fetch(resolved: Resolved, cache_dir: Path, steps: Steps) -> list[tuple[Path,
         return [(resolved.local, None)] + ([(regression, None)] if regression else [])
     from .download import download
 
+    if resolved.known is not None:
+        check_disk_space(cache_dir, resolved.known.approx_bytes, resolved.label)
     files = []
     for i, (url, file_name) in enumerate(resolved.downloads):
         sha = resolved.known.sha256 if (resolved.known is not None and i == 0) else None

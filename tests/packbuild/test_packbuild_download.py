@@ -114,3 +114,16 @@ def test_build_pack_from_a_url_downloads_both_fair_esm_files(tiny_model, http_se
     downloads = [s for s in seen if s[2] == f"downloading {path.name}"]
     assert downloads[-1][:2] == (path.stat().st_size, path.stat().st_size)
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted([path.name, f"{name}-contact-regression.pt"])
+
+
+def test_a_download_that_cannot_fit_is_refused_before_it_starts(http_server, tmp_path, monkeypatch):
+    import shutil
+
+    from packbuild.sources import CheckpointSource
+
+    known = CheckpointSource("esm2_t9_huge_UR50D", http_server.url("huge.pt"), None, 10**12, 9, 64)
+    monkeypatch.setitem(packbuild.KNOWN_CHECKPOINTS, known.name, known)
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**13, 10**13 - 10**9, 10**9))
+    with pytest.raises(BuildError, match=r"esm2_t9_huge_UR50D: needs about 1000\.0 GB in .*cache.*1\.0 GB free"):
+        packbuild.build_pack(known.name, tmp_path / "packs", cache_dir=tmp_path / "cache")
+    assert http_server.requests == [] and not (tmp_path / "packs").exists()
