@@ -29,6 +29,7 @@ class Options:
     resume: bool = False
     scheduler: Optional[str] = None
     threads: Optional[int] = None
+    ship_pack: str = "path"  # --scheduler: workers read the pack at its path, or get its bytes
 
 
 @dataclass

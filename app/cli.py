@@ -62,7 +62,7 @@ def _batch_options(args: argparse.Namespace, to_dir: bool) -> "Options":
     for flag, given in (("--resume", args.resume), ("--scheduler", scheduler)):
         if given and not to_dir:
             raise CliError(f"{flag} needs --out DIR (a directory of shards), not the single file {args.out}")
-    return Options(args.token_budget, args.chunk, args.resume, scheduler, args.threads)
+    return Options(args.token_budget, args.chunk, args.resume, scheduler, args.threads, args.ship_pack)
 
 
 def _run_batch(args: argparse.Namespace, pack: Pack, work, records: list[Record], provenance: Provenance,
@@ -192,6 +192,10 @@ def _add_batch_options(p: argparse.ArgumentParser) -> None:
                    "worker processes on this machine (1 thread each, loopback only; default N: "
                    "cores); tcp://host:8786 uses a running scheduler whose workers see --model "
                    "and --out at the same paths. Needs --out DIR")
+    p.add_argument("--ship-pack", choices=("path", "bytes"), default="path",
+                   help="with --scheduler: workers open the pack at its path (default), or get its "
+                   "files as bytes from the client (workers that do not see the pack); either way "
+                   "each worker checks every file's sha256 before use")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -142,7 +142,7 @@ main() {
     app)
       apt_install "${QT_DEBS[@]}"
       select_python
-      pip_install -e ".[app]"
+      pip_install -e ".[app]"  # the app extra pins onnxruntime, PySide6 and dask/distributed (--scheduler)
       ensure_display
       # Chromium (QtWebEngine) refuses to start as root with its sandbox on.
       if [ "$(id -u)" -eq 0 ]; then export QTWEBENGINE_DISABLE_SANDBOX=1; fi
