@@ -62,6 +62,13 @@ def _batch_options(args: argparse.Namespace, to_dir: bool) -> "Options":
     for flag, given in (("--resume", args.resume), ("--scheduler", scheduler)):
         if given and not to_dir:
             raise CliError(f"{flag} needs --out DIR (a directory of shards), not the single file {args.out}")
+    if scheduler:
+        from .core.distributed import import_distributed
+
+        try:
+            import_distributed()
+        except ImportError as e:
+            raise CliError(str(e)) from None
     return Options(args.token_budget, args.chunk, args.resume, scheduler, args.threads, args.ship_pack)
 
 

@@ -30,12 +30,12 @@ from .shards import ShardStore
 
 @dataclass(frozen=True)
 class PackRef:
-    """A pack as the client names it: a path the workers see, or its files' bytes (`files`:
-    {relative path: bytes}, usually a scattered Dask future); `sha256` of its manifest.json."""
+    """A pack as the client names it: `sha256` of its manifest.json, and a path the workers see
+    (empty when its files are shipped as bytes: the `files` argument of run_task, a scattered
+    Dask future that the worker receives resolved)."""
 
     sha256: str
     path: str = ""
-    files: Optional[dict] = None
 
 
 _lock = threading.Lock()
@@ -56,11 +56,12 @@ def materialize(files: dict, sha256: str) -> Path:
     return root
 
 
-def runtime_for(ref: PackRef, threads: int) -> Esm2Runtime:
-    """The process's runtime of `ref`, loaded and hash-checked on first use."""
+def runtime_for(ref: PackRef, threads: int, files: Optional[dict] = None) -> Esm2Runtime:
+    """The process's runtime of `ref`, loaded and hash-checked on first use (from `files`, the
+    pack's {relative path: bytes}, when given)."""
     with _lock:
         if ref.sha256 not in _runtimes:
-            path = materialize(ref.files, ref.sha256) if ref.files is not None else Path(ref.path)
+            path = materialize(files, ref.sha256) if files is not None else Path(ref.path)
             pack = load_pack(path, verify=True)  # every file against the manifest's sha256
             got = Provenance.of_pack(pack.path, "check").pack_sha256
             if got != ref.sha256:
@@ -70,9 +71,9 @@ def runtime_for(ref: PackRef, threads: int) -> Esm2Runtime:
         return _runtimes[ref.sha256]
 
 
-def _planner(ref: PackRef, work: Work, threads: int, token_budget: int) -> Planner:
+def _planner(ref: PackRef, files: Optional[dict], work: Work, threads: int, token_budget: int) -> Planner:
     key = (ref.sha256, work.kind, tuple(work.outputs), getattr(work, "method", ""), token_budget)
-    runtime = runtime_for(ref, threads)
+    runtime = runtime_for(ref, threads, files)
     with _lock:
         if key not in _planners:  # the packing probe runs once per process and pack
             _planners[key] = Planner(runtime, work, token_budget)
@@ -88,11 +89,12 @@ def _with_work(planner: Planner, work: Work) -> Planner:
     return copy
 
 
-def run_task(ref: PackRef, work: Work, out: str, settings: dict, jobs: Sequence[tuple],
+def run_task(ref: PackRef, files: Optional[dict], work: Work, out: str, settings: dict, jobs: Sequence[tuple],
              token_budget: int, threads: int = 1) -> list[dict]:
     """One chunk on this worker: compute, write its shard (and files) under `out`, return the
-    entries (done or failed with the reason) for the client's progress and summary."""
-    planner = _planner(ref, work, threads, token_budget)
+    entries (done or failed with the reason) for the client's progress and summary. `files`:
+    the pack's bytes when shipped so (a top-level argument: Dask resolves futures only there)."""
+    planner = _planner(ref, files, work, threads, token_budget)
     store = ShardStore(Path(out), settings)
     entries = run_chunk(planner, store, [Job(*j) for j in jobs])
     return [e.as_dict() for e in entries]

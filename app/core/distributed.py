@@ -59,15 +59,16 @@ def pack_files(pack_dir: Path) -> dict[str, bytes]:
             for p in sorted(pack_dir.rglob("*")) if p.is_file() and not p.is_symlink()}
 
 
-def pack_ref(client, pack_dir: Path, ship: str = "path") -> PackRef:
-    """How workers get the pack: its absolute path, or its files scattered to every worker."""
+def pack_ref(client, pack_dir: Path, ship: str = "path"):
+    """(PackRef, files future or None): workers open the pack at its absolute path, or get its
+    files scattered to every worker once."""
     sha = Provenance.of_pack(pack_dir, "check").pack_sha256
     if ship == "path":
-        return PackRef(sha, str(Path(pack_dir).resolve()))
+        return PackRef(sha, str(Path(pack_dir).resolve())), None
     if ship != "bytes":
         raise ValueError(f"pack shipping {ship!r}: expected 'path' or 'bytes'")
     [future] = client.scatter([pack_files(pack_dir)], broadcast=True, hash=False)
-    return PackRef(sha, files=future)
+    return PackRef(sha), future
 
 
 def _failed(chunk: Sequence[Job], error: str) -> list[Entry]:
@@ -87,13 +88,13 @@ def run_distributed(scheduler: str, pack_dir: Path, work: Work, store: ShardStor
     try:
         workers = len(client.scheduler_info().get("workers", {}))
         report(f"dask: {workers} worker(s) at {client.scheduler.address}")
-        ref = pack_ref(client, pack_dir, ship or getattr(options, "ship_pack", "path"))
+        ref, files = pack_ref(client, pack_dir, ship or getattr(options, "ship_pack", "path"))
         chunks = plan_chunks(jobs, options.chunk)
         threads = getattr(options, "threads", None) or 1
         futures, run = {}, uuid.uuid4().hex[:8]
         for chunk in chunks:
             name = shard_name(work.kind, [j.key for j in chunk])
-            fut = client.submit(run_task, ref, work, str(store.out.resolve()), store.settings,
+            fut = client.submit(run_task, ref, files, work, str(store.out.resolve()), store.settings,
                                 [(j.index, j.id, j.sequence, j.stem) for j in chunk], options.token_budget,
                                 threads, key=f"edgefold-{name}-{run}", retries=RETRIES, pure=False)
             futures[fut] = (name, chunk)

@@ -79,11 +79,16 @@ def test_cluster_scores_equal_single_process_and_workers_keep_one_session(cluste
 
 
 def test_cluster_embeddings_equal_single_process(cluster, tiny_pack_dir, tmp_path):
-    _, address = cluster
     fa = _fasta(tmp_path / "in.fa", 10)
+    address = cluster[1]
     base = ["embed", "--model", str(tiny_pack_dir), "--fasta", str(fa), "--threads", "1", "--chunk", "3"]
     assert main(base + ["--out", str(tmp_path / "single")]) == 0
+    client, _ = cluster
+    client.run(lambda: dask_tasks._runtimes.clear() or dask_tasks._planners.clear())  # load anew, from bytes
     assert main(base + ["--out", str(tmp_path / "dask"), "--scheduler", address, "--ship-pack", "bytes"]) == 0
+    loaded = [p for paths in client.run(lambda: [str(r.pack.path) for r in dask_tasks._runtimes.values()]).values()
+              for p in paths]
+    assert loaded and all("edgefold-pack-" in p and str(tiny_pack_dir) not in p for p in loaded)
     for rec in read_fasta(fa):
         stem = rec.id.replace("|", "_")
         np.testing.assert_allclose(np.load(tmp_path / "dask" / f"{stem}.per_residue.npy"),
@@ -110,17 +115,16 @@ def test_the_pack_hash_is_checked_on_the_worker(tiny_pack_dir):
     from app.core.distributed import pack_files
 
     sha = Provenance.of_pack(tiny_pack_dir, "x").pack_sha256
-    other = dask_tasks.PackRef("0" * 64, files=pack_files(tiny_pack_dir))
     with pytest.raises(PackError, match="is not the client's"):
-        dask_tasks.runtime_for(other, 1)
+        dask_tasks.runtime_for(dask_tasks.PackRef("0" * 64), 1, pack_files(tiny_pack_dir))
     files = pack_files(tiny_pack_dir)
     model = load_pack(tiny_pack_dir).manifest["onnx"]["model"]
     files[model] = files[model][:-1] + bytes([files[model][-1] ^ 1])
     with pytest.raises(PackError, match="sha256"):
-        dask_tasks.runtime_for(dask_tasks.PackRef(sha, files=files), 1)
+        dask_tasks.runtime_for(dask_tasks.PackRef(sha), 1, files)
     assert sha not in dask_tasks._runtimes
     by_path = dask_tasks.runtime_for(dask_tasks.PackRef(sha, str(tiny_pack_dir)), 1)
-    assert dask_tasks.runtime_for(dask_tasks.PackRef(sha, files=pack_files(tiny_pack_dir)), 1) is by_path
+    assert dask_tasks.runtime_for(dask_tasks.PackRef(sha), 1, pack_files(tiny_pack_dir)) is by_path
 
 
 def test_a_killed_workers_chunks_are_redone(cluster, tiny_pack_dir, tmp_path):
