@@ -83,7 +83,7 @@ def run_to_dir(runtime: Optional[Esm2Runtime], pack_path: Path, work: Work, reco
     on_commit = _tracker(meter, progress)
     pairs = [(r.id, r.sequence) for r in records]
     try:
-        if options.scheduler:
+        if options.scheduler and todo:
             from .core.distributed import run_distributed
 
             run_distributed(options.scheduler, pack_path, work, store, todo, options, on_commit, report)

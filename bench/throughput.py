@@ -15,7 +15,7 @@ Then the inputs of a capacity plan: the scheduler's cost per task (trivial tasks
 shipping a pack to the workers (scatter of its bytes, then load + sha256 verify on a worker),
 and the bytes each record writes.
 
-    python -m bench.throughput --archs t6_8M,t30_150M --sample t6_8M=160,t30_150M=24 \\
+    python -m bench.throughput --archs t6_8M,t30_150M --sample t6_8M=100,t30_150M=16 \\
         --dask t6_8M --md bench/results/throughput_run.md --json bench/results/throughput.json
 """
 from __future__ import annotations
@@ -50,7 +50,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--archs", default="t6_8M,t30_150M")
     p.add_argument("--scheme", default="int8")
     p.add_argument("--threads", type=int, default=2, help="onnxruntime threads of the single process")
-    p.add_argument("--token-budget", type=int, default=4096)
+    p.add_argument("--token-budget", type=int, default=1024)
     p.add_argument("--rounds", type=int, default=2, help="interleaved rounds over the sample")
     p.add_argument("--modes", default="forward,score", help="forward and/or score (both: batch 1 and packed)")
     p.add_argument("--dask", default="", help="archs also timed on 1 and 2 Dask workers (1 thread each)")

@@ -26,7 +26,7 @@ from .runtime import Esm2Runtime
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TOKEN_BUDGET = 4096  # padded tokens per pass (bench/results/throughput.md)
+DEFAULT_TOKEN_BUDGET = 1024  # padded tokens per pass: 4096 ran slower than batch 1 here (bench/results/throughput.md)
 DEFAULT_MAX_ROWS = 64
 PROBE = ("MKTAYIAKQRQISFVKSHFSRQ", "GWWCHHPPDE")  # two lengths, unlike residues
 PROBE_RTOL = 1e-4  # of the largest |output|: float reassociation is ~1e-6, one int8 step ~4e-3
