@@ -51,6 +51,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--scheme", default="int8")
     p.add_argument("--threads", type=int, default=2, help="onnxruntime threads of the single process")
     p.add_argument("--token-budget", type=int, default=1024)
+    p.add_argument("--budgets", default="", help="extra forward modes, one per token budget (a sweep: "
+                   "512,2048,4096)")
     p.add_argument("--rounds", type=int, default=2, help="interleaved rounds over the sample")
     p.add_argument("--modes", default="forward,score", help="forward and/or score (both: batch 1 and packed)")
     p.add_argument("--dask", default="", help="archs also timed on 1 and 2 Dask workers (1 thread each)")
@@ -130,7 +132,8 @@ def measure_arch(arch: str, records: list, args) -> dict:
     modes: dict = {}
     if "forward" in args.modes:
         modes["forward, batch 1"] = lambda recs: _forward(runtime, recs, 1)
-        modes[f"forward, packed ({args.token_budget} tokens)"] = lambda recs: _forward(runtime, recs, args.token_budget)
+        for budget in [args.token_budget] + [int(b) for b in args.budgets.split(",") if b]:
+            modes[f"forward, packed ({budget} tokens)"] = lambda recs, b=budget: _forward(runtime, recs, b)
     if "score" in args.modes:
         modes["score, batch 1"] = lambda recs: _score(runtime, pack_dir, recs, 1)
         modes[f"score, packed ({args.token_budget} tokens)"] = lambda recs: _score(runtime, pack_dir, recs,
