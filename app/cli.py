@@ -246,7 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_embed)
     add_fold_parser(sub, common)
     add_models_parser(sub)  # app.cli_models: list, verify, remove, import, get
-    sub.add_parser("gui", help="open the desktop app (same as no command)")
+    g = sub.add_parser("gui", help="open the desktop app (same as no command)")
+    g.add_argument("--self-test", metavar="DIR", help="open the window, score a short sequence with the "
+                   "default pack, export its heatmap (and the 3D view, where one can be shown) into DIR, "
+                   "write DIR/self_test.json and quit (exit 0 when all worked): the installer check")
     return p
 
 
@@ -256,7 +259,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.command in (None, "gui"):
         from .gui import launch_gui
 
-        return launch_gui()
+        return launch_gui(getattr(args, "self_test", None))
     try:
         return args.func(args)
     except (CliError, FastaError, PackError, MutantError, InferenceError, ValueError,

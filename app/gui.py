@@ -6,8 +6,9 @@ import sys
 from app.core.exit_codes import FAILED
 
 
-def launch_gui() -> int:
-    """Import the Qt window lazily (the headless CLI never loads PySide6) and run it."""
+def launch_gui(self_test: str | None = None) -> int:
+    """Import the Qt window lazily (the headless CLI never loads PySide6) and run it; with
+    `self_test` (a folder), run app.ui.self_test and quit."""
     try:
         from app.ui import main_window  # noqa: PLC0415 (lazy on purpose)
     except ImportError as e:
@@ -19,4 +20,4 @@ def launch_gui() -> int:
     if entry is None:
         print("error: app.ui.main_window has no main() entry point", file=sys.stderr)
         return FAILED
-    return int(entry() or 0)
+    return int((entry(self_test) if self_test else entry()) or 0)

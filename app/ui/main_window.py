@@ -385,8 +385,9 @@ class MainWindow(WindowFilesMixin, QMainWindow):
         super().closeEvent(event)
 
 
-def main() -> int:
-    """Create the application, route uncaught errors to dialogs, show the window, run."""
+def main(self_test: str | None = None) -> int:
+    """Create the application, route uncaught errors to dialogs, show the window, run (with
+    `self_test`, a folder: app.ui.self_test drives the window once, then quits)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     prepare_webengine()  # must precede the QApplication
     app = QApplication.instance() or QApplication(sys.argv)
@@ -395,4 +396,8 @@ def main() -> int:
     install_excepthooks(app)
     window = MainWindow()
     window.show()
+    if self_test:
+        from app.ui.self_test import start_self_test  # noqa: PLC0415
+
+        start_self_test(window, self_test)
     return app.exec()

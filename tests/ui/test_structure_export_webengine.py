@@ -4,7 +4,6 @@ offscreen platform the suite uses. Run it on a desktop, or headless with a softw
 (scripts/check_installer.py runs the same path in the frozen app)."""
 from __future__ import annotations
 
-import math
 import os
 
 import pytest
@@ -12,26 +11,13 @@ from PySide6.QtGui import QImage
 
 from app.ui.confidence_colors import PLDDT_BANDS
 from app.ui.image_export import render_png
+from app.ui.self_test import helix_pdb
 from app.ui.structure_view import StructureView, structure_figure, webengine_unavailable_reason
 from test_image_export import colours  # tests/ui is on sys.path (no __init__.py)
 
 # Chromium blocklists WebGL on a software rasteriser; SwiftShader draws it (read once, at the
 # first WebEngine page, so setting it here, before any view exists in this process, works).
 SOFTWARE_GL = "--enable-unsafe-swiftshader --use-gl=angle --use-angle=swiftshader"
-
-
-def helix_pdb(n: int, plddt: float) -> str:
-    """An ideal alpha helix (N, CA, C, O per residue; 100 degrees and 1.5 A per residue)."""
-    lines, serial = [], 1
-    for k in range(n):
-        for name, radius, phase, rise in (("N", 1.55, -28.0, -0.8), ("CA", 2.3, 0.0, 0.0),
-                                          ("C", 1.6, 28.0, 0.7), ("O", 1.9, 35.0, 1.9)):
-            a = math.radians(100.0 * k + phase)
-            x, y, z = radius * math.cos(a), radius * math.sin(a), 1.5 * k + rise
-            lines.append(f"ATOM  {serial:5d}  {name:<3s} ALA A{k + 1:4d}    {x:8.3f}{y:8.3f}{z:8.3f}"
-                         f"  1.00{plddt:6.2f}           {name[0]}")
-            serial += 1
-    return "\n".join(lines + ["END", ""])
 
 
 def test_3d_view_png_has_the_cartoon_pixels(qtbot, monkeypatch) -> None:
