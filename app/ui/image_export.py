@@ -89,6 +89,7 @@ def render_svg(figure: Figure) -> bytes:
     gen = QSvgGenerator()
     gen.setOutputDevice(buffer)
     gen.setSize(figure.size())
+    gen.setResolution(96)  # the default 72 dpi would make viewers show it 4/3 too large
     gen.setViewBox(QRect(0, 0, figure.width, figure.height))
     gen.setTitle(figure.title)
     gen.setDescription("Exported by EdgeFold")

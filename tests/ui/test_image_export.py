@@ -64,6 +64,7 @@ def test_heatmap_svg_parses_and_names_the_scale(heatmap, tmp_path) -> None:
     fig = heatmap.figure("sp|P0A7V0|RS2_ECOLI \u2014 scores")
     root, text = svg_text(write_figure(fig, tmp_path / "h.svg"))
     assert root.get("viewBox") == f"0 0 {fig.width} {fig.height}"
+    assert float(root.get("width").removesuffix("mm")) == pytest.approx(fig.width / 96 * 25.4, abs=0.1)  # CSS px
     assert SCORE_TITLE in text and "\u0394 log-likelihood (nats)" == SCORE_TITLE
     assert "sp|P0A7V0|RS2_ECOLI" in text and root.find(f"{SVG}title").text.startswith("sp|P0A7V0")
     assert "".join(AMINO_ACIDS) in "".join(e.text or "" for e in root.iter(f"{SVG}text") if len(e.text or "") == 1)
