@@ -91,7 +91,8 @@ def test_installer_spec_bundles_the_app_without_torch() -> None:
     assert set(calls) == {"Analysis", "PYZ", "EXE", "COLLECT"}
     (scripts,), kwargs = calls["Analysis"]
     assert [Path(s) for s in scripts] == [ROOT / "app" / "__main__.py"]
-    assert {"torch", "esm", "transformers", "exporter", "quant"} <= set(kwargs["excludes"])
+    assert {"torch", "esm", "transformers", "exporter"} <= set(kwargs["excludes"])
+    assert not {"quant", "onnx", "packbuild"} & set(kwargs["excludes"])  # Get ESM-2 builds packs
     dests = {dest for _, dest in kwargs["datas"]}
     assert "assets/3dmol" in dests
     for src, _ in kwargs["datas"]:

@@ -1,7 +1,8 @@
 """`gui --self-test DIR`: drive the real window once and quit, so a frozen bundle can be checked by
-a script (scripts/check_installer.py): Qt plugins load, the embedded pack scores in the GUI's
-worker, the heatmap exports as PNG and SVG (QtSvg bundled), and where a 3D view can exist (a
-display, not the offscreen platform) WebEngine draws a structure that exports as PNG."""
+a script (scripts/check_installer.py): Qt plugins load, the pack builder (packbuild, for Get
+ESM-2) imports, the embedded pack scores in the GUI's worker, the heatmap exports as PNG and SVG
+(QtSvg bundled), and where a 3D view can exist (a display, not the offscreen platform) WebEngine
+draws a structure that exports as PNG."""
 from __future__ import annotations
 
 import json
@@ -55,6 +56,12 @@ class SelfTest(QObject):
         w = self.window
         self.report["steps"]["window"] = {"visible": w.isVisible(), "width": w.width(),
                                           "height": w.height(), "platform": QApplication.platformName()}
+        from app.core.pack_get import BuilderMissing, builder  # noqa: PLC0415
+
+        try:  # "Get ESM-2" needs packbuild (with quant and onnx): a bundle must carry it
+            self.report["steps"]["pack_builder"] = {"module": builder().__name__}
+        except BuilderMissing as e:
+            return self._finish(str(e))
         pack = w.picker.current_pack()
         if pack is None:
             return self._finish("no usable model pack (the embedded pack is missing from the bundle?)")

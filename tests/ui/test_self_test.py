@@ -28,6 +28,7 @@ def test_self_test_scores_with_the_embedded_pack_and_exports(qtbot, settings, tm
     assert report["ok"] and report["error"] == "" and report["errors"] == []
     steps = report["steps"]
     assert steps["window"]["visible"] and steps["score"]["residues"] == 33
+    assert steps["pack_builder"] == {"module": "packbuild"}
     png = QImage(str(tmp_path / "out" / "heatmap.png"))
     assert png.width() > 500 and png.height() > 500
     assert "log-likelihood (nats)" in (tmp_path / "out" / "heatmap.svg").read_text()
