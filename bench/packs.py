@@ -11,11 +11,12 @@ import hashlib
 import json
 import logging
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
 log = logging.getLogger(__name__)
+MHA = "-mha"  # scheme label suffix: the pack's graph runs attention as com.microsoft MultiHeadAttention
 
 
 @dataclass(frozen=True)
@@ -68,11 +69,13 @@ def cached_pack(path: Path, key: str) -> bool:
 
 def bench_config(scheme: str, loaded, split_policy: str | None, placement: tuple[str, ...] | None):
     """The exporter's config for a bench scheme label: a registry name, `ternary-channel`
-    (ternary with one absmean scale per output channel) or `pwlq8-channels` (pwlq8's channel split). A ternary QAT checkpoint's own
+    (ternary with one absmean scale per output channel) or `pwlq8-channels` (pwlq8's channel split);
+    any of them + `-mha` for the graph with fused attention (ExportOptions.fused_attention). A ternary QAT checkpoint's own
     granularity is used for `ternary`, as `python -m exporter` does."""
     from exporter.cli import with_ternary_granularity
     from exporter.scheme_options import scheme_config
 
+    scheme = scheme.removesuffix(MHA)  # the graph option, not the config's
     name, granularity = ("ternary", "channel") if scheme == "ternary-channel" else (scheme, None)
     form = "channels" if scheme == "pwlq8-channels" else None  # pwlq8's channel-split form
     name = "pwlq8" if form else name
@@ -104,10 +107,14 @@ def build_packs(loaded, model_id: str, schemes: Sequence[str], out_dir: Path, ca
                                 verify_sequences=tuple(verify_sequences), max_residues=max_residues,
                                 threads=threads, calibration_source="bench",
                                 extra_manifest={"bench_key": key, "bench_model_id": model_id})
-        exporter = Exporter(loaded, calibration, options, progress=progress)
+        exporters: dict[bool, Exporter] = {}
         for scheme in todo:
+            fused = scheme.endswith(MHA)
+            if fused not in exporters:  # one float graph (and its calibration) per attention form
+                exporters[fused] = Exporter(loaded, calibration, replace(options, fused_attention=fused),
+                                            progress=progress)
             log.info("exporting %s/%s", model_id, scheme)
-            exporter.export(bench_config(scheme, loaded, split_policy, placement), out_dir / scheme)
+            exporters[fused].export(bench_config(scheme, loaded, split_policy, placement), out_dir / scheme)
             built[scheme] = describe(scheme, out_dir / scheme, False)
     return [built[s] for s in schemes]
 

@@ -118,6 +118,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         "(softmax: ESMFold's trunk and structure only). Default for ESM-2: linear (measured "
                         "more accurate and no slower on CPU); linear,layernorm reproduces PTQ4Protein's "
                         "placement (the paper's). ESMFold default: linear,layernorm,softmax")
+    p.add_argument("--fused-attention", action="store_true",
+                   help="model.onnx runs each layer's attention as onnxruntime's fused MultiHeadAttention "
+                        "(com.microsoft contrib op, after the rotary embedding; same logits to float "
+                        "rounding); contacts.onnx stays unfused (its head reads the attention maps)")
     p.add_argument("--ternary-granularity", choices=("tensor", "channel"), default=None,
                    help="ternary: one absmean scale per matrix (tensor, the paper's) or per output channel; "
                         "default: what a `exporter.train --ternary` checkpoint was trained with, else tensor")
@@ -217,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
                             verify_sequences=heldout, threads=args.threads,
                             calibration_source=str(args.calibration), license=args.license,
                             credits=args.credits, benchmark=args.benchmark,
-                            benchmark_method=args.benchmark_method)
+                            benchmark_method=args.benchmark_method, fused_attention=args.fused_attention)
     exporter = Exporter(loaded, calibration, options, progress=bar)
     results = []
     for config in configs:

@@ -42,6 +42,7 @@ class ExportOptions:
     extra_manifest: dict = field(default_factory=dict)
     benchmark: Path | None = None       # ProteinGym-format assay directory: record `benchmark` in the manifest
     benchmark_method: str = "wt-marginal"
+    fused_attention: bool = False       # model.onnx attention as onnxruntime's MultiHeadAttention (esm2_graph)
 
     def __post_init__(self) -> None:
         if self.calibration_size < 1:
@@ -60,7 +61,8 @@ class Exporter:
     def __init__(self, loaded: LoadedModel, calibration: Sequence[str], options: ExportOptions,
                  progress: Progress | None = None):
         self.loaded, self.options, self.progress = loaded, options, progress
-        self.float_models = {"model.onnx": build_esm2(loaded.weights, contacts=False)}
+        self.float_models = {"model.onnx": build_esm2(loaded.weights, contacts=False,
+                                                      fused_attention=options.fused_attention)}
         if options.contacts:
             self.float_models["contacts.onnx"] = build_esm2(loaded.weights, contacts=True)
         self.calibrator = Calibrator(list(calibration), options.calibration_size, options.max_residues,

@@ -10,24 +10,37 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
+from onnx import TensorProto
 
 from .onnx_builder import FLOAT, INT64, GraphBuilder, tensor
 from .weights import SPECIAL, Esm2Weights
 
 MASK_RATIO_TRAIN = 0.15 * 0.8  # fair-esm token dropout: 15% masked, 80% of those as <mask>
+INT32 = TensorProto.INT32
+CONTRIB = "com.microsoft"  # onnxruntime's contrib op domain (MultiHeadAttention)
 NEG = -1e9  # additive attention bias for padding keys (exp underflows to exactly 0 in float32)
 
 
-def build_esm2(weights: Esm2Weights, contacts: bool = False) -> onnx.ModelProto:
-    """ONNX model: tokens (B, T) int64 -> logits (B, T, V), embeddings (B, T, E)[, contacts]."""
+def build_esm2(weights: Esm2Weights, contacts: bool = False, fused_attention: bool = False) -> onnx.ModelProto:
+    """ONNX model: tokens (B, T) int64 -> logits (B, T, V), embeddings (B, T, E)[, contacts].
+
+    fused_attention: softmax(Q K^T) V of every layer as one onnxruntime contrib op
+    (com.microsoft MultiHeadAttention, after the rotary embedding, padding keys masked by
+    key_padding_mask) instead of MatMul/Add/Softmax/MatMul; not with `contacts`, whose head reads
+    the attention maps. Only onnxruntime runs such a graph."""
+    if fused_attention and contacts:
+        raise ValueError("fused_attention: the contact head needs the attention maps; build contacts unfused")
     cfg, g = weights.config, GraphBuilder()
     is_pad = g.op("Equal", ["tokens", g.const(SPECIAL["padding_idx"], np.int64)], "padding/Equal")
     x = _embed(g, weights, is_pad)
-    bias = _attention_bias(g, is_pad)  # (B, 1, 1, T)
+    if fused_attention:  # (B, T) int32, 1 = attend to this key
+        bias = g.op("Cast", [g.op("Not", [is_pad], "attn_mask/Not")], "attn_mask/Cast", to=INT32)
+    else:
+        bias = _attention_bias(g, is_pad)  # (B, 1, 1, T)
     cos, sin = _rotary_tables(g, cfg.head_dim)  # (1, 1, T, hd)
     maps = []
     for i in range(cfg.num_layers):
-        x, probs = _layer(g, weights, i, x, bias, cos, sin)
+        x, probs = _layer(g, weights, i, x, bias, cos, sin, fused_attention)
         maps.append(probs)
     emb = g.layer_norm(x, weights["emb_layer_norm_after.weight"], weights["emb_layer_norm_after.bias"],
                        "emb_layer_norm_after", cfg.layer_norm_eps)
@@ -41,8 +54,11 @@ def build_esm2(weights: Esm2Weights, contacts: bool = False) -> onnx.ModelProto:
     if contacts:
         _contact_head(g, weights, maps)
         outputs.append(tensor("contacts", FLOAT, ["batch", "residues", "residues"]))
-    return g.model([tensor("tokens", INT64, ["batch", "length"])], outputs, weights.name,
-                   doc=f"ESM-2 {weights.name} exported by edgefold")
+    model = g.model([tensor("tokens", INT64, ["batch", "length"])], outputs, weights.name,
+                    doc=f"ESM-2 {weights.name} exported by edgefold")
+    if fused_attention:
+        model.opset_import.append(onnx.helper.make_opsetid(CONTRIB, 1))
+    return model
 
 
 def _embed(g: GraphBuilder, w: Esm2Weights, is_pad: str) -> str:
@@ -99,7 +115,26 @@ def _heads(g: GraphBuilder, x: str, heads: int, head_dim: int, name: str) -> str
     return g.op("Transpose", [x], f"{name}/Transpose", perm=[0, 2, 1, 3])  # (B, H, T, hd)
 
 
-def _layer(g: GraphBuilder, w: Esm2Weights, i: int, x: str, bias: str, cos: str, sin: str) -> tuple[str, str]:
+def _attention(g: GraphBuilder, q: str, k: str, v: str, bias: str, heads: int, embed: int, p: str,
+               fused: bool) -> tuple[str, str | None]:
+    """Context (B, T, E) from rotated q, k and v (B, H, T, hd; q already scaled), and the
+    attention probabilities (B, H, T, T) when unfused."""
+    if fused:
+        q = g.op("Transpose", [q], f"{p}.self_attn/QT", perm=[0, 2, 1, 3])
+        q = g.op("Reshape", [q, g.const([0, 0, embed], np.int64)], f"{p}.self_attn/QMerge")
+        ctx = g.op("MultiHeadAttention", [q, k, v, "", bias], f"{p}.self_attn/Merge", domain=CONTRIB,
+                   num_heads=heads, scale=1.0)
+        return ctx, None
+    kt = g.op("Transpose", [k], f"{p}.self_attn/KT", perm=[0, 1, 3, 2])
+    scores = g.op("Add", [g.op("MatMul", [q, kt], f"{p}.self_attn/QK"), bias], f"{p}.self_attn/Bias")
+    probs = g.op("Softmax", [scores], f"{p}.self_attn/Softmax", axis=-1)  # (B, H, T, T)
+    ctx = g.op("MatMul", [probs, v], f"{p}.self_attn/PV")
+    ctx = g.op("Transpose", [ctx], f"{p}.self_attn/CtxT", perm=[0, 2, 1, 3])
+    return g.op("Reshape", [ctx, g.const([0, 0, embed], np.int64)], f"{p}.self_attn/Merge"), probs
+
+
+def _layer(g: GraphBuilder, w: Esm2Weights, i: int, x: str, bias: str, cos: str, sin: str,
+           fused: bool = False) -> tuple[str, str | None]:
     cfg, p = w.config, f"layers.{i}"
     scaling = cfg.head_dim ** -0.5  # fair-esm scales q after projection; folded into q_proj
     h = g.layer_norm(x, w[f"{p}.self_attn_layer_norm.weight"], w[f"{p}.self_attn_layer_norm.bias"],
@@ -111,12 +146,7 @@ def _layer(g: GraphBuilder, w: Esm2Weights, i: int, x: str, bias: str, cos: str,
     q = _rotate(g, _heads(g, q, cfg.attention_heads, cfg.head_dim, f"{p}.q"), cos, sin, f"{p}.q_rot")
     k = _rotate(g, _heads(g, k, cfg.attention_heads, cfg.head_dim, f"{p}.k"), cos, sin, f"{p}.k_rot")
     v = _heads(g, v, cfg.attention_heads, cfg.head_dim, f"{p}.v")
-    kt = g.op("Transpose", [k], f"{p}.self_attn/KT", perm=[0, 1, 3, 2])
-    scores = g.op("Add", [g.op("MatMul", [q, kt], f"{p}.self_attn/QK"), bias], f"{p}.self_attn/Bias")
-    probs = g.op("Softmax", [scores], f"{p}.self_attn/Softmax", axis=-1)  # (B, H, T, T)
-    ctx = g.op("MatMul", [probs, v], f"{p}.self_attn/PV")
-    ctx = g.op("Transpose", [ctx], f"{p}.self_attn/CtxT", perm=[0, 2, 1, 3])
-    ctx = g.op("Reshape", [ctx, g.const([0, 0, cfg.embed_dim], np.int64)], f"{p}.self_attn/Merge")
+    ctx, probs = _attention(g, q, k, v, bias, cfg.attention_heads, cfg.embed_dim, p, fused)
     o = g.linear(ctx, w[f"{p}.self_attn.out_proj.weight"], w[f"{p}.self_attn.out_proj.bias"],
                  f"{p}.self_attn.out_proj")
     x = g.op("Add", [x, o], f"{p}/Residual1")

@@ -15,3 +15,12 @@ def test_forced_split_and_cache(tmp_path):
     assert again[0].cached and again[0].onnx_bytes == built[0].onnx_bytes
     never = packs.build_packs(loaded, "tiny", ["pwlq8"], tmp_path, split_policy="never", **args)
     assert not never[0].cached and "linear/pwlq/split" not in never[0].counts
+
+
+def test_bench_labels_for_the_pwlq_forms_and_fused_attention():
+    from bench.packs import bench_config
+
+    assert bench_config("pwlq8-channels", None, "always", None).linear_form == "channels"
+    assert bench_config("pwlq8-channels-mha", None, None, None).linear_form == "channels"
+    assert bench_config("pwlq8", None, None, None).linear_form == "exact"
+    assert bench_config("int8-mha", None, None, None).name == "int8"
