@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from app.core.batch_queue import (STATE_FILE, Batch, BatchError, PackRef, format_eta, read_entries,
+from app.core.batch_queue import (STATE_FILE, Batch, BatchError, PackRef, SavePacing, format_eta, read_entries,
                                   unique_stems)
 from app.core.fasta import FastaError
 
@@ -76,3 +76,45 @@ def test_carry_over_refuses_another_pack(tmp_path):
     new = Batch.create(tmp_path, entries, {"fold": PackRef("/p", "other", "fp32", "b" * 64)}, {"recycles": None})
     with pytest.raises(BatchError, match="resume with that pack"):
         new.carry_over(old)
+
+
+def test_the_state_holds_no_residues_and_a_new_batch_replaces_the_old_sequences(tmp_path):
+    long = "MKTAYIAKQR" * 40
+    b = Batch.create(tmp_path, read_entries(f">a\n{long}\n>b\n{long}G\n"), {"score": REF, "fold": REF})
+    b.save()
+    state = (tmp_path / STATE_FILE).read_text()
+    assert long not in state and len(state) < 2000  # the sequences are written once, beside it
+    first = sorted(p.name for p in tmp_path.glob("_batch_sequences.*.json"))
+    assert len(first) == 1 and long in (tmp_path / first[0]).read_text()
+    assert [i.sequence for i in Batch.load(tmp_path).items] == [long, long + "G"] * 2
+    b2 = Batch.create(tmp_path, read_entries(">c\nMKV\n"), {"score": REF})
+    b2.save()
+    now = sorted(p.name for p in tmp_path.glob("_batch_sequences.*.json"))
+    assert len(now) == 1 and now != first and [i.sequence for i in Batch.load(tmp_path).items] == ["MKV"]
+    (tmp_path / now[0]).unlink()
+    with pytest.raises(BatchError, match="cannot read the batch's sequences"):
+        Batch.load(tmp_path)
+
+
+def test_save_pacing_saves_after_every_record_unless_saving_is_costly(tmp_path):
+    now = [100.0]
+    pacing = SavePacing(share=0.1, clock=lambda: now[0])
+    assert pacing.wait() == 0
+
+    class Slow(Batch):
+        cost = 0.0
+
+        def save(self):
+            now[0] += self.cost
+
+    b = Slow(tmp_path, [], {"score": REF})
+    b.cost = 0.002  # a small batch: 2 ms a save, due again 20 ms later (a record takes longer)
+    pacing.save(b)
+    assert pacing.wait() == pytest.approx(0.02)
+    b.cost = 0.3  # 5000 records: at most one save every 3 s
+    now[0] += 1.0
+    pacing.save(b)
+    now[0] += 1.0
+    assert pacing.wait() == pytest.approx(2.0)
+    now[0] += 2.0
+    assert pacing.wait() == 0

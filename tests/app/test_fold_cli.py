@@ -35,7 +35,9 @@ def test_fold_writes_structures_and_confidences(folding_pack, fasta, tmp_path, c
                  "--recycles", "1", "--threads", "1"]) == 0
     err = capsys.readouterr().err
     assert "language model" in err and "recycle 2/2" in err and "confidence" in err
-    assert sorted(p.name for p in out.iterdir()) == sorted(["_batch_state.json", "_batch_summary.csv"] + [
+    assert len(list(out.glob("_batch_sequences.*.json"))) == 1  # the batch's records (app.core.batch_queue)
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith("_batch_sequences.")) == sorted(
+        ["_batch_state.json", "_batch_summary.csv"] + [
         f"{s}{x}" for s in ("first_rec", "second") for x in (".pdb", ".cif", ".json", ".pae.json")])
     pae = json.loads((out / "second.pae.json").read_text())  # the AlphaFold DB layout
     assert isinstance(pae, list) and set(pae[0]) == {"predicted_aligned_error", "max_predicted_aligned_error"}
@@ -101,5 +103,6 @@ def test_ctrl_c_keeps_finished_records_and_leaves_no_partial_file(folding_pack, 
     assert main(["fold", "--model", str(folding_pack), "--fasta", str(fasta), "--out", str(out),
                  "--recycles", "0"]) == 130
     assert "interrupted; 1 of 2 record(s) written" in capsys.readouterr().err
-    assert sorted(p.name for p in out.iterdir()) == ["_batch_state.json", "_batch_summary.csv", "first_rec.cif",
-                                                     "first_rec.json", "first_rec.pae.json", "first_rec.pdb"]
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith("_batch_sequences.")) == [
+        "_batch_state.json", "_batch_summary.csv", "first_rec.cif", "first_rec.json", "first_rec.pae.json",
+        "first_rec.pdb"]

@@ -145,7 +145,12 @@ def test_cancel_one_and_cancel_all(window, qtbot, fasta, tmp_path):
     assert d.start()
     d.controller.cancel_item(2)  # a waiting record: skipped
     assert d.controller.batch.items[2].status == "cancelled"
+    pacing, batch, saves = d.controller.pacing, d.controller.batch, []
+    pacing.last_at, pacing.last_cost = pacing.clock(), 100.0  # as if saving were costly: the save
+    real_save = batch.save                                     # after the record is deferred ...
+    batch.save = lambda: saves.append([i.status for i in batch.items]) or real_save()
     wait_idle(qtbot, d)
+    assert saves == [["done", "failed", "cancelled"]]  # ... to the one made when the queue is idle
     assert [i.status for i in d.controller.batch.items] == ["done", "failed", "cancelled"]
     state = json.loads((tmp_path / "out" / STATE_FILE).read_text())
     assert [i["status"] for i in state["items"]] == ["done", "failed", "cancelled"]
