@@ -48,6 +48,8 @@ class BatchController(QObject):
         self._closed = False
         self._stopped = False  # the queue halts after the running record (its pack cannot be used)
         self.pacing = SavePacing()
+        self._run_start: Optional[float] = None  # when this run's first record was done
+        self._overhead = (0.0, 0.0)  # (wall s, record s) of this run's records done after the first
         self._save_timer = QTimer(self)  # a state save deferred by the pacing
         self._save_timer.setSingleShot(True)
         self._save_timer.timeout.connect(self.save)
@@ -60,6 +62,7 @@ class BatchController(QObject):
         """Run the waiting records in order; False when one is running already or none waits."""
         if self.worker is not None or self._closed:
             return False
+        self._run_start, self._overhead = None, (0.0, 0.0)
         return self._next()
 
     def _next(self) -> bool:
@@ -132,9 +135,15 @@ class BatchController(QObject):
         return n
 
     def eta_seconds(self) -> Optional[float]:
-        """The batch's estimate less the time the running record has already taken."""
+        """The batch's estimate (from the records' own times), scaled by this run's wall time per
+        second of record time (saving and the GUI between records; counted from the first record
+        done, so loading the pack is left out), less the time the running record has taken."""
         eta = self.batch.eta_seconds()
-        if eta is None or self.current is None:
+        if eta is None:
+            return eta
+        wall, work = self._overhead
+        eta *= max(1.0, wall / work) if work > 0 else 1.0
+        if self.current is None:
             return eta
         return max(0.0, eta - (time.monotonic() - self._started_at))
 
@@ -145,6 +154,10 @@ class BatchController(QObject):
             return
         self.batch.finish(self.current, outcome.outputs, outcome.seconds, outcome.method,
                           outcome.mean_plddt, outcome.ptm)
+        if self._run_start is None:  # from the first record done on: the pack is loaded by then
+            self._run_start = time.monotonic()
+        else:
+            self._overhead = (time.monotonic() - self._run_start, self._overhead[1] + outcome.seconds)
         self._record()
 
     @Slot(object)
