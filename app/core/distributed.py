@@ -13,6 +13,7 @@ the reason, so a rerun with --resume tries them again.
 from __future__ import annotations
 
 import logging
+import sys
 import uuid
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -34,6 +35,9 @@ def import_distributed():
     try:
         import distributed
     except ImportError:
+        if getattr(sys, "frozen", False):  # the installer leaves Dask out (build_installer.spec)
+            raise ImportError("--scheduler needs dask.distributed, which the installed app does not carry: "
+                              "run it from a Python install (pip install 'edgefold[app]')") from None
         raise ImportError(f"--scheduler needs dask.distributed: pip install '{DASK_PIN}' "
                           f"(or pip install 'edgefold[app]')") from None
     return distributed
