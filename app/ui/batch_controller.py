@@ -75,10 +75,7 @@ class BatchController(QObject):
         self.current, self._started_at = item, time.monotonic()
         w = workers.Worker(self._job(item), name=f"batch {item.task} {item.record_id}")
         w.signals.progress.connect(self.stepProgress)
-        w.signals.result.connect(self._on_result)
-        w.signals.failed.connect(self._on_failed)
-        w.signals.cancelled.connect(self._on_cancelled)
-        w.signals.finished.connect(self._on_finished)
+        workers.connect(w, self)
         self.worker = w
         self.itemChanged.emit(self.row(item))
         workers.start(w, self.pool)

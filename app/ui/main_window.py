@@ -220,11 +220,7 @@ class MainWindow(WindowFilesMixin, QMainWindow):
             return
         job = make_score_job(pack.path, record, self.method.currentData(), self.cache)
         w = workers.Worker(job, name=f"score {record.id}")
-        w.signals.progress.connect(self._on_progress)
-        w.signals.result.connect(self._on_result)
-        w.signals.failed.connect(self._on_failed)
-        w.signals.cancelled.connect(self._on_cancelled)
-        w.signals.finished.connect(self._on_finished)
+        workers.connect(w, self)
         self.worker = w
         self.progress.setRange(0, 0)  # busy until the first progress report
         self.progress.setVisible(True)

@@ -62,6 +62,16 @@ class Worker(QRunnable):
             self.signals.finished.emit()
 
 
+def connect(worker: Worker, owner: QObject, prefix: str = "_on_") -> Worker:
+    """Connect each of the worker's signals to `owner.<prefix><signal>` where owner has one
+    (`_on_progress`, `_on_result`, `_on_failed`, `_on_cancelled`, `_on_finished`)."""
+    for name in ("progress", "result", "failed", "cancelled", "finished"):
+        slot = getattr(owner, prefix + name, None)
+        if slot is not None:
+            getattr(worker.signals, name).connect(slot)
+    return worker
+
+
 def start(worker: Worker, pool: QThreadPool | None = None) -> Worker:
     """Queue the worker on pool (the global pool by default) and return it."""
     (pool or QThreadPool.globalInstance()).start(worker)

@@ -88,3 +88,28 @@ def test_cancel_after_the_last_check_still_reports_cancelled(qtbot, pool):
     with qtbot.waitSignal(w.signals.cancelled, timeout=5000):
         w.cancel()
         gate.set()
+
+
+def test_connect_wires_the_owners_on_slots_it_has(qtbot) -> None:
+    """workers.connect: each `_on_<signal>` the owner defines gets that signal; the others stay free."""
+    from PySide6.QtCore import QObject
+
+    from app.ui import workers
+
+    class Owner(QObject):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: list = []
+
+        def _on_result(self, value) -> None:
+            self.seen.append(("result", value))
+
+        def _on_finished(self) -> None:
+            self.seen.append(("finished",))
+
+    owner = Owner()
+    w = workers.connect(workers.Worker(lambda progress, token: 42, name="answer"), owner)
+    with qtbot.waitSignal(w.signals.finished, timeout=5000):
+        workers.start(w)
+    qtbot.waitUntil(lambda: len(owner.seen) == 2, timeout=5000)
+    assert owner.seen == [("result", 42), ("finished",)]
