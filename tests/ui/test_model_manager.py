@@ -255,11 +255,7 @@ def test_fold_again_after_copying_a_folding_pack_in_folds(qtbot, settings, packs
 def test_get_esm2_with_the_real_builder_from_a_local_checkpoint(window, packs_dir, tmp_path, qtbot, monkeypatch):
     """The whole path with packbuild itself (no network: a tiny fair-esm checkpoint on disk), from the
     Models menu to the model picker."""
-    pytest.importorskip("torch")  # only to write the checkpoint file; the build itself uses no torch
-    pytest.importorskip("packbuild")
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "packbuild"))
-    from exporter.testing import tiny_torch_model
-    from packbuild_helpers import save_fair_esm
+    from exporter.testing import save_fair_esm, tiny_torch_model  # torch only writes the checkpoint file
 
     ckpt = save_fair_esm(tiny_torch_model(seed=0)[0], tmp_path / "ckpt")
     window.models_act.trigger()
