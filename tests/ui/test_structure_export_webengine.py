@@ -1,5 +1,5 @@
 """The 3D view's PNG from a real WebEngine page (3Dmol's pngURI). Needs a display: skipped on the
-offscreen platform the suite uses. Run it on a desktop, or headless with a software GL:
+offscreen platform the suite uses; test_structure_export_xvfb.py runs it under Xvfb in CI. By hand:
   Xvfb :93 & DISPLAY=:93 QT_QPA_PLATFORM=xcb pytest tests/ui/test_structure_export_webengine.py
 (scripts/check_installer.py runs the same path in the frozen app)."""
 from __future__ import annotations
