@@ -24,15 +24,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def packs(tmp_path, monkeypatch) -> Path:
-    root = tmp_path / "packs"
-    root.mkdir()
-    monkeypatch.setenv("EDGEFOLD_PACKS", str(root))
-    monkeypatch.setattr("app.core.pack.default_pack_dir", lambda: tmp_path / "no_default")
-    return root
-
-
-@pytest.fixture
 def builder(monkeypatch):
     mod = fake_packbuild.make_module()
     monkeypatch.setitem(sys.modules, "packbuild", mod)
@@ -44,24 +35,24 @@ def no_builder(monkeypatch):
     monkeypatch.setitem(sys.modules, "packbuild", None)  # `import packbuild` raises ImportError
 
 
-def test_list_prints_a_table_and_json(packs, capsys):
-    write_standin_pack(packs / "a", seed=1, name="alpha", scheme="int8")
+def test_list_prints_a_table_and_json(packs_dir, capsys):
+    write_standin_pack(packs_dir / "a", seed=1, name="alpha", scheme="int8")
     assert main(["models", "list"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:4] == ["Name", "Task", "Scheme", "Size"] and "Source checkpoint" in lines[0]
     assert lines[1].split()[:3] == ["alpha", "masked-lm", "int8"] and "top-1 100.0%" in lines[1]
     assert main(["models", "list", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [r["name"] for r in rows] == ["alpha"] and rows[0]["path"] == str(packs / "a")
+    assert [r["name"] for r in rows] == ["alpha"] and rows[0]["path"] == str(packs_dir / "a")
 
 
-def test_list_with_nothing_installed_says_where_it_looked(packs, capsys):
+def test_list_with_nothing_installed_says_where_it_looked(packs_dir, capsys):
     assert main(["models", "list"]) == 0
-    assert f"no model pack installed (packs folder: {packs})" in capsys.readouterr().out
+    assert f"no model pack installed (packs folder: {packs_dir})" in capsys.readouterr().out
 
 
-def test_verify_ok_and_damaged(packs, capsys):
-    pack = write_standin_pack(packs / "a", seed=1, name="alpha")
+def test_verify_ok_and_damaged(packs_dir, capsys):
+    pack = write_standin_pack(packs_dir / "a", seed=1, name="alpha")
     assert main(["models", "verify", "alpha"]) == 0
     assert "alpha: OK, 1 files" in capsys.readouterr().out
     data = bytearray((pack / "model.onnx").read_bytes())
@@ -71,36 +62,36 @@ def test_verify_ok_and_damaged(packs, capsys):
     assert "model.onnx" in capsys.readouterr().err
 
 
-def test_remove_asks_first(packs, capsys):
-    write_standin_pack(packs / "a", seed=1, name="alpha")
+def test_remove_asks_first(packs_dir, capsys):
+    write_standin_pack(packs_dir / "a", seed=1, name="alpha")
     args = type("A", (), {"name": "alpha", "yes": False})()
     assert cmd_remove(args, stdin=io.StringIO("n\n")) == 0
-    assert (packs / "a").is_dir() and "nothing removed" in capsys.readouterr().err
+    assert (packs_dir / "a").is_dir() and "nothing removed" in capsys.readouterr().err
     assert cmd_remove(args, stdin=io.StringIO("y\n")) == 0
-    assert not (packs / "a").exists()
+    assert not (packs_dir / "a").exists()
     assert main(["models", "remove", "alpha", "--yes"]) == USAGE
     assert "no installed pack is called 'alpha'" in capsys.readouterr().err
 
 
-def test_import_then_duplicate(packs, tmp_path, capsys):
+def test_import_then_duplicate(packs_dir, tmp_path, capsys):
     src = write_standin_pack(tmp_path / "dl" / "x", seed=2, name="beta")
     assert main(["models", "import", str(src)]) == 0
-    assert load_pack(packs / "beta").name == "beta"
+    assert load_pack(packs_dir / "beta").name == "beta"
     assert main(["models", "import", str(src)]) == USAGE
     assert "already installed as 'beta'" in capsys.readouterr().err
 
 
-def test_get_builds_installs_and_says_it_uses_the_network(packs, builder, capsys):
+def test_get_builds_installs_and_says_it_uses_the_network(packs_dir, builder, capsys):
     assert main(["models", "get", "esm2_t6_8M_UR50D", "--scheme", "int8"]) == 0
     err = capsys.readouterr().err
     assert "download of about 31.0 MB" in err and "only step in EdgeFold that uses the network" in err
     assert builder.calls[0]["source"] == "esm2_t6_8M_UR50D" and builder.calls[0]["scheme"] == "int8"
-    assert builder.calls[0]["packs_dir"] == packs
-    pack = load_pack(packs / "esm2_t6_8M_UR50D-int8")
+    assert builder.calls[0]["packs_dir"] == packs_dir
+    pack = load_pack(packs_dir / "esm2_t6_8M_UR50D-int8")
     assert pack.scheme == "int8" and f"installed {pack.path}" in err
 
 
-def test_get_from_a_local_file_needs_no_network(packs, builder, tmp_path, capsys):
+def test_get_from_a_local_file_needs_no_network(packs_dir, builder, tmp_path, capsys):
     ckpt = tmp_path / "esm2_local.pt"
     ckpt.write_bytes(b"x" * 1234)
     p = plan(str(ckpt), builder.KNOWN_CHECKPOINTS)
@@ -111,14 +102,14 @@ def test_get_from_a_local_file_needs_no_network(packs, builder, tmp_path, capsys
     assert builder.calls[0]["scheme"] == "pwlq8"  # the default
 
 
-def test_get_an_unknown_source_names_the_choices(packs, builder, capsys):
+def test_get_an_unknown_source_names_the_choices(packs_dir, builder, capsys):
     assert main(["models", "get", "esm3_giant"]) == USAGE
     err = capsys.readouterr().err
     assert "'esm3_giant' is not a known checkpoint (esm2_t6_8M_UR50D, esm2_t33_650M_UR50D)" in err
     assert builder.calls == []
 
 
-def test_get_without_the_builder_says_so(packs, no_builder, capsys):
+def test_get_without_the_builder_says_so(packs_dir, no_builder, capsys):
     assert main(["models", "get", "esm2_t6_8M_UR50D"]) == USAGE
     err = capsys.readouterr().err
     assert "needs EdgeFold's pack builder (the 'packbuild' package)" in err and "Traceback" not in err
@@ -126,7 +117,7 @@ def test_get_without_the_builder_says_so(packs, no_builder, capsys):
         get_pack("esm2_t6_8M_UR50D")
 
 
-def test_build_errors_and_cancel_are_the_apps(packs, monkeypatch, capsys):
+def test_build_errors_and_cancel_are_the_apps(packs_dir, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "packbuild", fake_packbuild.make_module(fail="checksum mismatch"))
     assert main(["models", "get", "esm2_t6_8M_UR50D"]) == USAGE
     assert "esm2_t6_8M_UR50D: checksum mismatch" in capsys.readouterr().err
@@ -135,7 +126,7 @@ def test_build_errors_and_cancel_are_the_apps(packs, monkeypatch, capsys):
     cancel.set()
     with pytest.raises(Cancelled):
         get_pack("esm2_t6_8M_UR50D", cancel=cancel)
-    assert list(packs.iterdir()) == []
+    assert list(packs_dir.iterdir()) == []
 
 
 def test_the_app_does_not_import_packbuild_at_startup(tmp_path):

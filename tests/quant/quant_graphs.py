@@ -43,6 +43,19 @@ def linear_model(w: np.ndarray, b: np.ndarray, n_consumers: int = 1) -> onnx.Mod
     return make_model(nodes, [f32("x", ["B", "L", w.shape[0]])], outs, inits)
 
 
+def wide_linear_case(seed: int):
+    """A Linear (16 -> 8, two consumers) fed by a heavy-tailed, asymmetric input: the PWLQ split
+    tests' case. Returns (model, x, h = relu(x) - 0.25 as the Linear sees it, w, b, bound =
+    0.9 max|h|)."""
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((16, 8)).astype(np.float32)
+    b = rng.standard_normal(8).astype(np.float32)
+    model = linear_model(w, b, n_consumers=2)
+    x = rng.standard_t(2.5, (2, 9, 16)).astype(np.float32)
+    h = np.maximum(x, 0) - np.float32(0.25)
+    return model, x, h, w, b, float(np.abs(h).max()) * 0.9
+
+
 def identity_model(n_feat: int, consumer: str = "LayerNormalization") -> onnx.ModelProto:
     """x --Mul(1)--> t --Consumer--> y ;  t --Add(1)--> z  (second, untouched consumer of t)
 

@@ -9,20 +9,14 @@ from quant.rewrite import (PwlqChannelTarget, PwlqSplitTarget, channel_split_lin
                            split_pwlq_linears)
 from quant.sites import linear_sites
 from quant.uniform import dequantize, fake_quant, qparams_affine, qparams_symmetric, quantize_weight_per_channel
-from quant_graphs import linear_model, optimized_op_types, run_ort, run_reference
+from quant_graphs import optimized_op_types, run_ort, run_reference, wide_linear_case
 
 BP = 0.7
 
 
 @pytest.fixture(scope="module")
 def case():
-    rng = np.random.default_rng(7)
-    w = rng.standard_normal((16, 8)).astype(np.float32)
-    b = rng.standard_normal(8).astype(np.float32)
-    model = linear_model(w, b, n_consumers=2)
-    x = rng.standard_t(2.5, (2, 9, 16)).astype(np.float32)
-    h = np.maximum(x, 0) - np.float32(0.25)
-    return model, x, h, w, b, float(np.abs(h).max()) * 0.9
+    return wide_linear_case(seed=7)
 
 
 def _w_dq(w):

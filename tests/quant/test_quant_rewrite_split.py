@@ -13,18 +13,13 @@ from quant.pwlq import pwlq_fake_quant
 from quant.rewrite import PwlqSplitTarget, PwlqTarget, insert_pwlq_fake_quant, split_pwlq_linears
 from quant.sites import linear_sites
 from quant.uniform import dequantize, quantize_weight_per_channel
-from quant_graphs import linear_model, optimized_op_types, run_ort, run_reference
+from quant_graphs import optimized_op_types, run_ort, run_reference, wide_linear_case
 
 
 @pytest.fixture(scope="module")
 def case():
-    rng = np.random.default_rng(4)
-    w = rng.standard_normal((16, 8)).astype(np.float32)
-    b = rng.standard_normal(8).astype(np.float32)
-    model = linear_model(w, b, n_consumers=2)
-    x = rng.standard_t(2.5, (2, 9, 16)).astype(np.float32)
-    h = np.maximum(x, 0) - np.float32(0.25)
-    bp, bound = 0.7, float(np.abs(h).max()) * 0.9
+    model, x, h, w, b, bound = wide_linear_case(seed=4)
+    bp = 0.7
     split = split_pwlq_linears(model, [PwlqSplitTarget(s, bp, bound) for s in linear_sites(model)])
     return model, split, x, h, w, b, bp, bound
 

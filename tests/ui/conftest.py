@@ -52,16 +52,6 @@ def settings(tmp_path):
 
 
 @pytest.fixture
-def packs_dir(tmp_path, monkeypatch):
-    """An empty $EDGEFOLD_PACKS; the embedded default pack is hidden so listings are exact."""
-    root = tmp_path / "packs"
-    root.mkdir()
-    monkeypatch.setenv("EDGEFOLD_PACKS", str(root))
-    monkeypatch.setattr("app.core.pack.default_pack_dir", lambda: tmp_path / "no_default_pack")
-    return root
-
-
-@pytest.fixture
 def captured_errors(monkeypatch):
     """Replace QMessageBox.critical (and detailed boxes) with a recorder: [(title, text)]."""
     from PySide6.QtWidgets import QMessageBox
