@@ -5,6 +5,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from quant.rewrite import fresh_name
+
 OPSET = 21
 IR_VERSION = 10  # onnxruntime 1.31 reads IR 10; onnx 1.23 would default to a newer one
 
@@ -19,11 +21,7 @@ class GraphBuilder:
         self._consts: dict[tuple, str] = {}
 
     def unique(self, base: str) -> str:
-        name, i = base, 1
-        while name in self._names:
-            name, i = f"{base}_{i}", i + 1
-        self._names.add(name)
-        return name
+        return fresh_name(base, self._names)
 
     def initializer(self, name: str, array: np.ndarray) -> str:
         name = self.unique(name)

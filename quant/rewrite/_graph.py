@@ -19,6 +19,15 @@ MIN_OPSET = 13  # per-axis QuantizeLinear / DequantizeLinear
 log = logging.getLogger(__name__)
 
 
+
+def fresh_name(base: str, used: set[str]) -> str:
+    """`base`, or `base_1`, `base_2`, ... : the first not in `used`, which it is then added to."""
+    name, i = base, 1
+    while name in used:
+        name, i = f"{base}_{i}", i + 1
+    used.add(name)
+    return name
+
 class GraphEdit:
     """Edits on a copy of `model`; `finish()` returns the rewritten ModelProto.
 
@@ -49,11 +58,7 @@ class GraphEdit:
     # names and constants -------------------------------------------------------------
     def fresh(self, base: str) -> str:
         """A tensor/node name not yet used in the graph, derived from `base`."""
-        name, i = base, 1
-        while name in self._names:
-            name, i = f"{base}_{i}", i + 1
-        self._names.add(name)
-        return name
+        return fresh_name(base, self._names)
 
     def const(self, base: str, value: np.ndarray) -> str:
         """Add an initializer; returns its (fresh) name."""
