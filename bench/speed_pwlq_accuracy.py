@@ -37,6 +37,14 @@ CANDIDATES = {  # label -> (scheme, config overrides)
     "int8 + smooth alpha 0.5": ("pwlq8", {"split": "never", "smooth_alpha": 0.5}),
     "pwlq8 exact + smooth alpha 0.5": ("pwlq8", {"smooth_alpha": 0.5}),
     "pwlq8 channels + smooth alpha 0.5": ("pwlq8", {"linear_form": "channels", "smooth_alpha": 0.5}),
+    "pwlq8 exact q/k/v only": ("pwlq8", {"split_linears": r"\.(q|k|v)_proj\."}),
+    "pwlq8 exact out_proj only": ("pwlq8", {"split_linears": r"\.out_proj\."}),
+    "pwlq8 exact fc1 only": ("pwlq8", {"split_linears": r"\.fc1\."}),
+    "pwlq8 exact fc2 only": ("pwlq8", {"split_linears": r"\.fc2\."}),
+    "pwlq8 exact LM head only": ("pwlq8", {"split_linears": r"^lm_head\."}),
+    "pwlq8 exact LM head + fc2": ("pwlq8", {"split_linears": r"^lm_head\.|\.fc2\."}),
+    "pwlq8 exact LM decoder only": ("pwlq8", {"split_linears": r"^lm_head\.decoder\."}),
+    "pwlq8 exact all but LM head": ("pwlq8", {"split_linears": r"^layers\."}),
 }
 
 

@@ -12,6 +12,7 @@ consumer, so a fake-quant).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import ClassVar
 
@@ -39,6 +40,13 @@ ESM2_ENCODER_LINEARS = r"^layers\.\d+\.(self_attn\.(q|k|v|out)_proj|fc1|fc2)\.we
 def _check(ok: bool, cls: str, message: str) -> None:
     if not ok:
         raise ValueError(f"{cls}: {message}")
+
+
+def _check_regex(pattern: str, cls: str, key: str) -> None:
+    try:
+        re.compile(pattern)
+    except re.error as e:
+        raise ValueError(f"{cls}: {key} {pattern!r} is not a regular expression ({e})") from None
 
 
 @dataclass(frozen=True)
@@ -130,6 +138,8 @@ class Pwlq8Config(Int8Config):
                  tail (the widest ones); the main grid then widens to cover the rest.
     smooth_alpha per-channel SmoothQuant on Linear inputs before either form: x / s into
                  diag(s) W with s_c = absmax_c^alpha / max|W_c|^(1-alpha); 0 turns it off.
+    split_linears  a regular expression over Linear weight names: only matching Linears may be split
+                 (the rest get the uniform grid); "" lets the split policy pick among all of them.
     """
 
     name: ClassVar[str] = "pwlq8"
@@ -142,10 +152,12 @@ class Pwlq8Config(Int8Config):
     tail: str = "int8"
     max_tail_channels: float = 0.05
     smooth_alpha: float = 0.0
+    split_linears: str = ""
 
     def _validate(self) -> None:
         super()._validate()
         cls = type(self).__name__
+        _check_regex(self.split_linears, cls, "split_linears")
         _check(self.breakpoint in BREAKPOINT_METHODS, cls, f"breakpoint {self.breakpoint!r} not in {BREAKPOINT_METHODS}")
         _check(self.bp_mode in BP_MODES, cls, f"bp_mode {self.bp_mode!r} not in {BP_MODES}")
         _check(self.split in SPLIT_POLICIES, cls, f"split {self.split!r} not in {SPLIT_POLICIES}")
@@ -186,14 +198,9 @@ class TernaryConfig(_Config):
 
     def _validate(self) -> None:
         super()._validate()
-        import re
-
         _check(self.activations in ("dynamic", "static"), "TernaryConfig",
                f"activations {self.activations!r} not in ('dynamic', 'static')")
-        try:
-            re.compile(self.linears)
-        except re.error as e:
-            raise ValueError(f"TernaryConfig: linears {self.linears!r} is not a regular expression ({e})") from None
+        _check_regex(self.linears, "TernaryConfig", "linears")
 
     @property
     def needs_calibration(self) -> bool:

@@ -2,6 +2,7 @@
 LayerNorm and Softmax inputs; integer MatMuls for Linears (uniform QDQ or the PWLQ split)."""
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 
 from onnx import ModelProto
@@ -76,6 +77,12 @@ def _wants_split(cfg, st) -> bool:
                                                  cfg.auto_max_uniform_sqnr_db, cfg.breakpoint)
 
 
+def _split_allowed(cfg, site: LinearSite) -> bool:
+    """pwlq8's split_linears: "" allows every Linear, else only weights the expression matches."""
+    pattern = getattr(cfg, "split_linears", "")
+    return not pattern or re.search(pattern, site.weight) is not None
+
+
 def _smooth(model: ModelProto, cfg, stats) -> tuple[ModelProto, dict, dict[str, float]]:
     """pwlq8 with smooth_alpha > 0: migrate per-channel range into the weights first; the stats
     of each smoothed tensor are derived from its input's per-channel stats."""
@@ -109,21 +116,23 @@ def _linear(model: ModelProto, cfg, stats, report: list) -> ModelProto:
             base["smooth_alpha"] = cfg.smooth_alpha
         if _is_pwlq(cfg):
             base["gain_db"] = split_gain_db(st.m_clip, bits, cfg.breakpoint)
-        if _wants_split(cfg, st) and cfg.linear_form == "channels" and st.channel_absmax is not None:
-            targets, info = channel_targets(sites, st, cfg)
+        split = [s for s in sites if _split_allowed(cfg, s)] if _wants_split(cfg, st) else []
+        rest = [s for s in sites if s not in split]
+        if split and cfg.linear_form == "channels" and st.channel_absmax is not None:
+            targets, info = channel_targets(split, st, cfg)
             channel_split += targets
             report += [{**base, "node": s.node, "weight": s.weight, "method": "pwlq", "form": "channel_split",
-                        **info} for s in sites]
-        elif _wants_split(cfg, st):
+                        **info} for s in split]
+        elif split:
             p = pwlq_params(st, bits, cfg.breakpoint)
-            split_targets += [PwlqSplitTarget(s, p.bp, p.bound) for s in sites]
+            split_targets += [PwlqSplitTarget(s, p.bp, p.bound) for s in split]
             report += [{**base, "node": s.node, "weight": s.weight, "method": "pwlq", "form": "split",
-                        "bp": p.bp, "bound": p.bound, "breakpoint_method": p.method} for s in sites]
-        else:
+                        "bp": p.bp, "bound": p.bound, "breakpoint_method": p.method} for s in split]
+        if rest:
             qps[tensor] = uniform_qparams(st, dtype)
-            uniform_sites += sites
+            uniform_sites += rest
             report += [{**base, "node": s.node, "weight": s.weight, "method": "uniform", "form": "qdq",
-                        **qp_report(qps[tensor])} for s in sites]
+                        **qp_report(qps[tensor])} for s in rest]
     if uniform_sites:
         model = quantize_linears_static(model, uniform_sites, qps, cfg.weights)
     if split_targets:
