@@ -39,15 +39,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--attention-lengths", default="512")
     p.add_argument("--repeats", type=int, default=5, help="interleaved repetitions of the GEMM table (median)")
     p.add_argument("--min-sample", type=float, default=0.02, help="seconds each GEMM sample lasts at least")
-    p.add_argument("--pause", type=float, default=0.2, help="sleep before each backend's block (threads park)")
+    p.add_argument("--pause", type=float, default=0.01,
+                   help="seconds of sleep before each GEMM sample (the other backend's threads park); "
+                        "sections 2-3 sleep max(0.5, this) between passes")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--int8-arch", default="t8_650Mw", help="model of section 2 (650M shapes, 8 layers)")
     p.add_argument("--int8-length", type=int, default=512)
-    p.add_argument("--int8-repeats", type=int, default=3)
+    p.add_argument("--int8-repeats", type=int, default=5)
     p.add_argument("--pack-arch", default="t6_8M")
     p.add_argument("--pack-lengths", default="310,312,314,316,318,320", help="residues of the packed records")
     p.add_argument("--pack-sizes", default="1,3,6", help="records per pass (1 = batch 1)")
-    p.add_argument("--pack-repeats", type=int, default=5)
+    p.add_argument("--pack-repeats", type=int, default=9)
     p.add_argument("--work", type=Path, default=REPO / "bench" / ".work" / "roofline", help="pack cache")
     p.add_argument("--json", type=Path)
     p.add_argument("--md", type=Path)
@@ -185,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     if "packing" in sections:
         log.info("profiling packing on %s", args.pack_arch)
         payload["packing"] = e2e.packing(args.pack_arch, ints(args.pack_lengths), ints(args.pack_sizes),
-                                         args.threads, args.pack_repeats, args.pause, args.work)
+                                         args.threads, args.pack_repeats, max(args.pause, 0.5), args.work)
         payload["packing_bounds"] = e2e.packing_bounds(payload["packing"])
     meta["load_end"] = load_average()
     emit(report(payload), payload, args.json, args.md)

@@ -10,8 +10,9 @@ live in an arena too), run by:
     ort MatMulInteger the bare integer kernel, uint8 x int8 -> int32 (no quantize, no rescale)
 
 Attention cases (per head Q.K^T and P.V, all heads in one batched call) have no weights: torch.bmm
-and a two-input MatMul graph, fp32 only. Timings are interleaved: repetition r runs every backend
-(order rotated by r) over every case; each sample repeats a call until it lasts `min_sample_s`.
+and a two-input MatMul graph, fp32 only. Timings are interleaved: in repetition r every case runs
+all its backends back to back (order rotated); each sample repeats a call until it lasts
+`min_sample_s`; medians over repetitions.
 """
 from __future__ import annotations
 
@@ -187,25 +188,26 @@ def _sample(call: Callable[[], None], inner: int) -> float:
 
 def time_cases(calls: list[dict[str, Callable[[], None]]], repeats: int, min_sample_s: float,
                pause_s: float) -> list[dict[str, list[float]]]:
-    """Seconds per call, [case][backend] -> one value per repetition. Repetition r runs the backends
-    in an order rotated by r, each over every case after `pause_s` of sleep (the previous backend's
+    """Seconds per call, [case][backend] -> one value per repetition. In repetition r each case runs
+    its backends back to back (so a burst of load on the shared machine hits them alike), in an
+    order rotated by r + case index, each after `pause_s` of sleep (the previous backend's
     spinning threads park)."""
-    backends = list(dict.fromkeys(b for c in calls for b in c))
     inner = []
     for c in calls:  # warm-up, and the repeat count that makes one sample last min_sample_s
         inner.append({b: max(1, math.ceil(min_sample_s / max(_sample(f, 1), 1e-7))) for b, f in c.items()})
     times: list[dict[str, list[float]]] = [{b: [] for b in c} for c in calls]
     for r in range(repeats):
-        for b in backends[r % len(backends):] + backends[:r % len(backends)]:
-            time.sleep(pause_s)
-            for i, c in enumerate(calls):
-                if b in c:
-                    times[i][b].append(_sample(c[b], inner[i][b]))
+        for i, c in enumerate(calls):
+            names = list(c)
+            shift = (r + i) % len(names)
+            for b in names[shift:] + names[:shift]:
+                time.sleep(pause_s)
+                times[i][b].append(_sample(c[b], inner[i][b]))
     return times
 
 
 def measure(cases: Sequence[Case], threads: int, repeats: int, min_sample_s: float = 0.02,
-            pause_s: float = 0.2, seed: int = 0) -> list[dict]:
+            pause_s: float = 0.01, seed: int = 0) -> list[dict]:
     """[{case fields, macs, seconds: {backend: [per repetition]}}] for Linear and attention cases."""
     import torch
 
