@@ -67,9 +67,13 @@ def cached_pack(path: Path, key: str) -> bool:
         return False
 
 
+PWLQ_FORMS = {"pwlq8-channels": "channels", "pwlq8-tokens": "tokens", "pwlq8-exact": "exact"}
+
+
 def bench_config(scheme: str, loaded, split_policy: str | None, placement: tuple[str, ...] | None):
     """The exporter's config for a bench scheme label: a registry name, `ternary-channel`
-    (ternary with one absmean scale per output channel) or `pwlq8-channels` (pwlq8's channel split);
+    (ternary with one absmean scale per output channel), `pwlq8-channels` (pwlq8's channel split),
+    `pwlq8-tokens` (the per-token grid form) or `pwlq8-exact` (PTQ4Protein's two-grid split);
     any of them + `-mha` for the graph with fused attention (ExportOptions.fused_attention). A ternary QAT checkpoint's own
     granularity is used for `ternary`, as `python -m exporter` does."""
     from exporter.cli import with_ternary_granularity
@@ -77,7 +81,7 @@ def bench_config(scheme: str, loaded, split_policy: str | None, placement: tuple
 
     scheme = scheme.removesuffix(MHA)  # the graph option, not the config's
     name, granularity = ("ternary", "channel") if scheme == "ternary-channel" else (scheme, None)
-    form = "channels" if scheme == "pwlq8-channels" else None  # pwlq8's channel-split form
+    form = PWLQ_FORMS.get(scheme)  # pwlq8's Linear form, named in the label
     name = "pwlq8" if form else name
     config = scheme_config(name, split=split_policy, placement=placement, form=form)
     return with_ternary_granularity(config, granularity, getattr(loaded, "ternary_qat", None))

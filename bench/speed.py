@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from .archs import ARCHS
+from .packs import PWLQ_FORMS
 from .common import load_average, CALIBRATION, REPO, cpu_info, cpu_line, md_table, median, utc_now, emit
 from .workers import Worker, pack_worker, torch_worker
 
@@ -133,7 +134,7 @@ def size_rows(result: dict) -> list[list]:
     for n, m in mem.items():
         p = packs.get(n, {})
         size = p.get("onnx_bytes")
-        split = sum(v for k, v in p.get("counts", {}).items() if k.endswith("split"))
+        split = sum(v for k, v in p.get("counts", {}).items() if k.startswith("linear/pwlq/"))
         rows.append([result["arch"], n if n == TORCH else f"ort {n}", size / 1e6 if size else None,
                      size / fp32 if size and fp32 else None, m.get("vmhwm_kb", m["ru_maxrss_kb"]) / 1024,
                      result["load"][n].get("load_seconds"), split if p else None])
@@ -155,7 +156,7 @@ def targets(results: list[dict]) -> list[list]:
         if 512 in t.get(TORCH, {}) and 512 in t.get("int8", {}):
             x = t[TORCH][512] / t["int8"][512]
             rows.append(["650M L=512 ort int8 vs torch fp32", ">= 6.0x", f"{x:.2f}x", "yes" if x >= 6 else "NO"])
-        for s in ("pwlq8", "pwlq8-channels"):
+        for s in ("pwlq8", *PWLQ_FORMS):
             if "int8" in t and s in t and 256 in t["int8"]:
                 x = t[s][256] / t["int8"][256]
                 rows.append([f"650M L=256 {s} time / int8 time", "<= 1.15", f"{x:.2f}", "yes" if x <= 1.15 else "NO"])
@@ -178,7 +179,7 @@ def report(results: list[dict], lengths: list[int], meta: dict) -> str:
              f"{meta['load_average_start']:.2f} at start, {meta['load_average_end']:.2f} at end", ""]
     parts += [md_table(["model", "L", "variant", "median ms", "x vs torch fp32", "x vs ort fp32"],
                        [r for res in results for r in speed_rows(res, lengths)], 2), ""]
-    parts += [md_table(["model", "variant", "ONNX MB", "size / fp32", "peak RSS MB", "load s", "PWLQ-split Linears"],
+    parts += [md_table(["model", "variant", "ONNX MB", "size / fp32", "peak RSS MB", "load s", "PWLQ Linears (any form)"],
                        [r for res in results for r in size_rows(res)], 2)]
     t = targets(results)
     if t:
@@ -204,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     schemes = [s for s in args.schemes.split(",") if s]
     from quant import scheme_names
 
-    known = (*scheme_names("esm2"), "ternary-channel", "pwlq8-channels")
+    known = (*scheme_names("esm2"), "ternary-channel", *PWLQ_FORMS)
     if bad or any(s.removesuffix("-mha") not in known for s in schemes):
         print(f"error: unknown model(s) {bad} or scheme(s) in {schemes}", file=sys.stderr)
         return 2

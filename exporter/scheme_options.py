@@ -6,13 +6,15 @@ Options a scheme does not have are not applied (e.g. --pwlq-split for int8, --pl
 dynamic-int8, whose placement is fixed), as the CLI documents. ESM-2's default placement for
 calibrated schemes is Linear inputs only (measured on the real 8M: more accurate than PTQ4Protein's
 Linear + LayerNorm placement and no slower); ESMFold's stays PTQ4Protein's: Linear, LayerNorm and
-Softmax inputs.
+Softmax inputs. ESM-2's pwlq8 runs its Linears in the "tokens" form (quant.configs.ESM2_LINEAR_FORM);
+`form="exact"` (--pwlq-form exact) is PTQ4Protein's, ESMFold's default.
 """
 from __future__ import annotations
 
 from dataclasses import fields
 
 from quant import ObserverConfig, make_config, scheme, scheme_names
+from quant.configs import ESM2_LINEAR_FORM
 
 FAMILIES = ("esm2", "esmfold")
 ESMFOLD_PLACEMENT = ("linear", "layernorm", "softmax")
@@ -46,6 +48,8 @@ def scheme_config(name: str, observer: str | None = None, split: str | None = No
         overrides["observer"] = ObserverConfig(observer)
     if split is not None and "split" in known:
         overrides["split"] = split
+    if form is None and family == "esm2":
+        form = ESM2_LINEAR_FORM
     if form is not None and "linear_form" in known:
         overrides["linear_form"] = form
     choosable = "layernorm" in config_type.placements  # a fixed placement (dynamic, ternary) stays

@@ -1,4 +1,5 @@
-"""Which input channels of a Linear get the PWLQ tail grid (the channel-split form of pwlq8).
+"""Which input channels of a Linear get the PWLQ tail grid (the channel-split form of pwlq8), or
+stay in float (the tokens form).
 
 A channel is a tail channel when its calibrated range passes the PWLQ breakpoint bp: only there
 does the piecewise quantizer ever use its tail grid. The main grid is affine uint8 over the
@@ -14,8 +15,9 @@ import numpy as np
 
 from ..observers import TensorStats
 from ..pwlq import pwlq_params
-from ..rewrite import PwlqChannelTarget
+from ..rewrite import PwlqChannelTarget, TokenGridTarget
 from ..sites import LinearSite
+from ..token_grid import token_zero_point, widest_channels
 from ..uniform import qparams_affine, qparams_symmetric
 
 
@@ -48,6 +50,21 @@ def channel_targets(sites: Sequence[LinearSite], st: TensorStats, cfg) -> tuple[
             "channels": int(absmax.size), "main_lo": lo, "main_hi": hi, "tail": cfg.tail,
             "main_scale": float(main.scale), "main_zero_point": int(main.zero_point)}
     return targets, info
+
+
+def token_targets(sites: Sequence[LinearSite], st: TensorStats, cfg) -> tuple[list[TokenGridTarget], dict]:
+    """Targets of the tokens form for every Linear reading the tensor of `st`: its widest
+    channels in float, the zero point from the calibrated range of the others."""
+    if st.channel_absmax is None:
+        raise ValueError(f"{st.name}: the tokens form needs per-channel calibration statistics")
+    channels = widest_channels(st.channel_absmax, cfg.token_float_channels)
+    rest = np.setdiff1d(np.arange(len(st.channel_min)), channels)
+    lo = float(np.min(np.asarray(st.channel_min)[rest])) if rest.size else st.min
+    hi = float(np.max(np.asarray(st.channel_max)[rest])) if rest.size else st.max
+    z = token_zero_point(lo, hi)
+    targets = [TokenGridTarget(s, channels, z) for s in sites]
+    return targets, {"float_channels": len(channels), "channels": len(st.channel_min), "zero_point": z,
+                     "grid_lo": lo, "grid_hi": hi}
 
 
 def smoothing_scales(st: TensorStats, weights: Sequence[np.ndarray], alpha: float) -> np.ndarray:

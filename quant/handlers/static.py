@@ -11,12 +11,12 @@ from ..error_model import prefer_split, split_gain_db
 from ..pwlq import pwlq_params
 from ..rewrite import (DynamicPwlqTarget, FakeQuantTarget, PwlqSplitTarget, PwlqTarget, channel_split_linears,
                        insert_fake_quant, insert_pwlq_dynamic, insert_pwlq_fake_quant, quantize_linears_static,
-                       smooth_linears, split_pwlq_linears)
+                       smooth_linears, split_pwlq_linears, token_grid_linears)
 from ..rewrite._graph import GraphEdit
 from ..sites import LinearSite, NodeInputSite, layernorm_sites, softmax_sites
 from . import Handler, Stage
 from ..configs import Pwlq8Config
-from .channels import channel_targets, scaled_stats, smoothing_scales
+from .channels import channel_targets, scaled_stats, smoothing_scales, token_targets
 from .common import qp_report, selected_linears, stats_of, stats_report, uniform_qparams
 
 
@@ -106,7 +106,7 @@ def _linear(model: ModelProto, cfg, stats, report: list) -> ModelProto:
     by_tensor: dict[str, list[LinearSite]] = defaultdict(list)
     for s in selected_linears(model, cfg):
         by_tensor[s.activation].append(s)
-    uniform_sites, qps, split_targets, channel_split = [], {}, [], []
+    uniform_sites, qps, split_targets, channel_split, token_split = [], {}, [], [], []
     dtype = getattr(cfg, "linear_dtype", "uint8")
     bits = getattr(cfg, "bits", 8)
     for tensor, sites in by_tensor.items():
@@ -122,6 +122,11 @@ def _linear(model: ModelProto, cfg, stats, report: list) -> ModelProto:
             targets, info = channel_targets(split, st, cfg)
             channel_split += targets
             report += [{**base, "node": s.node, "weight": s.weight, "method": "pwlq", "form": "channel_split",
+                        **info} for s in split]
+        elif split and cfg.linear_form == "tokens":
+            targets, info = token_targets(split, st, cfg)
+            token_split += targets
+            report += [{**base, "node": s.node, "weight": s.weight, "method": "pwlq", "form": "tokens",
                         **info} for s in split]
         elif split:
             p = pwlq_params(st, bits, cfg.breakpoint)
@@ -139,6 +144,8 @@ def _linear(model: ModelProto, cfg, stats, report: list) -> ModelProto:
         model = split_pwlq_linears(model, split_targets, cfg.weights)
     if channel_split:
         model = channel_split_linears(model, channel_split, cfg.weights)
+    if token_split:
+        model = token_grid_linears(model, token_split, cfg.weights)
     return model
 
 

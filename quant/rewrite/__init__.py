@@ -5,6 +5,7 @@ from .fake_quant import FakeQuantTarget, insert_fake_quant
 from .pwlq_fake import DynamicPwlqTarget, PwlqTarget, insert_pwlq_dynamic, insert_pwlq_fake_quant
 from .pwlq_channels import PwlqChannelTarget, channel_split_linears
 from .pwlq_split import PwlqSplitTarget, split_pwlq_linears
+from .pwlq_tokens import TokenGridTarget, token_grid_linears
 from .smooth import smooth_linears
 from .qdq_static import quantize_linears_static
 
@@ -12,5 +13,6 @@ __all__ = [
     "fresh_name",
     "quantize_linears_static", "quantize_linears_dynamic", "FakeQuantTarget", "insert_fake_quant",
     "PwlqTarget", "DynamicPwlqTarget", "insert_pwlq_fake_quant", "insert_pwlq_dynamic",
-    "PwlqSplitTarget", "split_pwlq_linears", "PwlqChannelTarget", "channel_split_linears", "weight_bytes", "smooth_linears",
+    "PwlqSplitTarget", "split_pwlq_linears", "PwlqChannelTarget", "channel_split_linears",
+    "TokenGridTarget", "token_grid_linears", "weight_bytes", "smooth_linears",
 ]

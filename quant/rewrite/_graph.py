@@ -66,6 +66,15 @@ class GraphEdit:
         self.graph.initializer.append(numpy_helper.from_array(np.asarray(value), name))
         return name
 
+    def shared_const(self, value: np.ndarray) -> str:
+        """An initializer holding `value`, one per (dtype, shape, bytes): small constants (axes,
+        scalars) that many rewritten nodes read."""
+        value = np.asarray(value)
+        key = ("shared", value.dtype.str, value.shape, value.tobytes())
+        if key not in self.cache:
+            self.cache[key] = self.const(f"const_{value.dtype.name}", value)
+        return self.cache[key]
+
     def qparam_consts(self, base: str, p: QParams) -> tuple[str, str]:
         """Scale and zero-point initializers for QParams (cached per base name)."""
         key = ("qp", base)

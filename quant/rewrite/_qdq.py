@@ -1,9 +1,10 @@
 """Shared Q/DQ building blocks: activation QuantizeLinear, DequantizeLinear, int8 per-channel weights."""
 from __future__ import annotations
 
+import numpy as np
 from onnx import NodeProto
 
-from ..uniform import QParams
+from ..uniform import QParams, dequantize
 from ..weights import PerChannelInt8, WeightQuantizer
 from ._graph import GraphEdit
 
@@ -46,6 +47,20 @@ def weight_dequantize(edit: GraphEdit, weight: str, weights: WeightQuantizer = P
     q_name, s, z, p = edit.cache[key]
     node, out = dequantize_node(edit, q_name, s, z, weight, axis=p.axis)
     return node, out, p
+
+
+def dequantized_rows(edit: GraphEdit, weight: str, rows: tuple[int, ...],
+                     weights: WeightQuantizer = PerChannelInt8()) -> str:
+    """A float initializer holding input rows `rows` of the dequantized int8 copy of `weight`
+    (in, out), so that a thin float MatMul over those rows sees the weights the integer MatMul
+    sees; one initializer per (weight, rows)."""
+    key = ("rows", weight, rows)
+    if key not in edit.cache:
+        q, p = weights.quantize(edit.initializer(weight))
+        w_dq = dequantize(q, p.scale, p.zero_point, None if p.axis is None else 1)
+        edit.cache[key] = edit.const(f"{weight}_rows{len(rows)}",
+                                     np.ascontiguousarray(w_dq[list(rows), :], dtype=np.float32))
+    return edit.cache[key]
 
 
 def _axis(p: QParams) -> dict:

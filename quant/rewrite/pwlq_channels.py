@@ -27,10 +27,10 @@ from onnx import ModelProto
 
 from ..errors import GraphRewriteError
 from ..sites import LinearSite
-from ..uniform import QParams, dequantize
+from ..uniform import QParams
 from ..weights import PerChannelInt8, WeightQuantizer
 from ._graph import GraphEdit, rewire
-from ._qdq import dequantize_node, shared_quantize, weight_dequantize
+from ._qdq import dequantize_node, dequantized_rows, shared_quantize, weight_dequantize
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,18 +84,6 @@ def _tail_correction(edit: GraphEdit, t: PwlqChannelTarget) -> str:
     return z
 
 
-def _thin_weight(edit: GraphEdit, t: PwlqChannelTarget, weights: WeightQuantizer) -> str:
-    """Float rows `t.channels` of the dequantized int8 weight, one initializer per (weight, channels)."""
-    key = ("thin", t.site.weight, t.channels)
-    if key not in edit.cache:
-        q, p = weights.quantize(edit.initializer(t.site.weight))
-        axis = None if p.axis is None else 1
-        w_dq = dequantize(q, p.scale, p.zero_point, axis)
-        edit.cache[key] = edit.const(f"{t.site.weight}_tail{len(t.channels)}",
-                                     np.ascontiguousarray(w_dq[list(t.channels), :], dtype=np.float32))
-    return edit.cache[key]
-
-
 def _check(t: PwlqChannelTarget, width: int | None) -> None:
     if t.main.axis is not None:
         raise GraphRewriteError(t.site.activation, "main QParams must be per-tensor")
@@ -125,7 +113,7 @@ def channel_split_linears(model: ModelProto, targets: Sequence[PwlqChannelTarget
         b = t.site.node
         y_main, y_thin = edit.fresh(f"{b}/main_out"), edit.fresh(f"{b}/tail_out")
         z = _tail_correction(edit, t)
-        thin_w = _thin_weight(edit, t, weights)
+        thin_w = dequantized_rows(edit, t.site.weight, t.channels, weights)
         edit.replace(b, [dq_x, dq_w, edit.node("MatMul", [x_dq, w_dq], [y_main], f"{b}/main_MatMul"),
                          edit.node("MatMul", [z, thin_w], [y_thin], f"{b}/tail_MatMul"),
                          edit.node("Add", [y_main, y_thin], [node.output[0]], f"{b}/Add")])

@@ -13,7 +13,9 @@ def test_esm2_default_placement_is_linear_and_the_paper_placement_is_an_option()
         assert scheme_config(name).placement == ("linear",)
         assert scheme_config(name, placement=PAPER_PLACEMENT).placement == ("linear", "layernorm")
     assert scheme_config("int8", family="esmfold").placement == ("linear", "layernorm", "softmax")
-    assert scheme_config("pwlq8").linear_form == "exact"
+    assert scheme_config("pwlq8").linear_form == "tokens"  # ESM-2's default form
+    assert scheme_config("pwlq8", form="exact").linear_form == "exact"  # PTQ4Protein's
+    assert scheme_config("pwlq8", family="esmfold").linear_form == "exact"
     assert scheme_config("pwlq8", form="channels").linear_form == "channels"
     assert not hasattr(scheme_config("int8", form="channels"), "linear_form")  # not int8's option
 
@@ -23,7 +25,7 @@ def test_help_names_the_paper_placement_and_the_pwlq_forms():
     assert res.returncode == 0
     text = " ".join(res.stdout.split())
     assert "reproduces PTQ4Protein's placement" in text and "Default for ESM-2: linear" in text
-    assert "--pwlq-form {exact,channels}" in text
+    assert "--pwlq-form {exact,channels,tokens}" in text
 
 
 def test_cli_pwlq_form_channels_writes_a_channel_split_pack(tmp_path):

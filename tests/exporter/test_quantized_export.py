@@ -70,10 +70,11 @@ def test_observer_override_reaches_the_manifest(tiny, tmp_path):
     assert manifest["scheme_config"]["config"]["observer"]["kind"] == "ptq4protein"
 
 
-@pytest.mark.parametrize("split, form", [("never", "qdq"), ("always", "split")])
-def test_pwlq_split_override_decides_the_linear_form(tiny, tmp_path, split, form):
+@pytest.mark.parametrize("split, pwlq_form, form", [("never", None, "qdq"), ("always", None, "tokens"),
+                                                   ("always", "exact", "split")])
+def test_pwlq_split_override_decides_the_linear_form(tiny, tmp_path, split, pwlq_form, form):
     options = ExportOptions(verify_sequences=TINY_CALIBRATION[:2])
-    config = scheme_config("pwlq8", split=split)
+    config = scheme_config("pwlq8", split=split, form=pwlq_form)
     result = Exporter(tiny, TINY_CALIBRATION, options).export(config, tmp_path / split)
     sites = json.loads((result.path / "manifest.json").read_text())["scheme_config"]["sites"]
     assert {s["form"] for s in sites if s["kind"] == "linear"} == {form}
