@@ -6,6 +6,8 @@ held-out sequences, so the candidates differ only in how Linear inputs are quant
 
     int8                         uniform uint8 grid per tensor (one int8 MatMul per Linear)
     pwlq8 exact                  PTQ4Protein's two-grid split (two int8 MatMuls per Linear)
+    pwlq8 exact <class> only     the exact split on one class of Linear (split_linears), uniform elsewhere
+    pwlq8 tokens, f float        per-token uint8 grid + the f widest input channels in float (one int8 MatMul)
     pwlq8 channels, cap c        one int8 MatMul + a thin MatMul over <= c of the input channels
     smooth alpha a               per-channel SmoothQuant (x / s into diag(s) W), then int8 / pwlq8
 
@@ -27,7 +29,7 @@ from .common import emit, load_average, md_table, utc_now
 
 CANDIDATES = {  # label -> (scheme, config overrides)
     "int8": ("int8", {}),
-    "pwlq8 exact (default)": ("pwlq8", {}),
+    "pwlq8 exact": ("pwlq8", {}),
     "pwlq8 channels cap 5%": ("pwlq8", {"linear_form": "channels"}),
     "pwlq8 channels cap 5% float tail": ("pwlq8", {"linear_form": "channels", "tail": "float"}),
     "pwlq8 channels cap 10%": ("pwlq8", {"linear_form": "channels", "max_tail_channels": 0.1}),
@@ -37,7 +39,7 @@ CANDIDATES = {  # label -> (scheme, config overrides)
     "int8 + smooth alpha 0.5": ("pwlq8", {"split": "never", "smooth_alpha": 0.5}),
     "pwlq8 exact + smooth alpha 0.5": ("pwlq8", {"smooth_alpha": 0.5}),
     "pwlq8 channels + smooth alpha 0.5": ("pwlq8", {"linear_form": "channels", "smooth_alpha": 0.5}),
-    "pwlq8 tokens 2% float": ("pwlq8", {"linear_form": "tokens"}),
+    "pwlq8 tokens 2% float (ESM-2 default)": ("pwlq8", {"linear_form": "tokens"}),
     "pwlq8 tokens 1% float": ("pwlq8", {"linear_form": "tokens", "token_float_channels": 0.01}),
     "pwlq8 tokens 5% float": ("pwlq8", {"linear_form": "tokens", "token_float_channels": 0.05}),
     "pwlq8 tokens no float": ("pwlq8", {"linear_form": "tokens", "token_float_channels": 0.0}),

@@ -4,7 +4,7 @@ ESM-2 graphs (exporter.esm2_graph) take right-padded batches: `padding_idx` toke
 embedding, a -1e9 attention bias as keys and no say in token-dropout's length, and rotary
 positions count from the left, so a real position's logits and embeddings do not depend on
 what else shares its batch. That holds for graphs whose activation grids are fixed (fp32,
-int8, pwlq8 with static breakpoints); a graph that quantizes activations with statistics of
+int8, pwlq8 with static breakpoints) or per token (pwlq8's tokens form); a graph that quantizes activations with statistics of
 the whole tensor at run time (dynamic-int8, ternary, pwlq8 bp_mode=dynamic) couples the rows
 of a batch, and the contact head's APC sums over padded rows too. `batching_is_exact` runs a
 probe to tell, so callers fall back to one record per pass (or equal lengths only) where

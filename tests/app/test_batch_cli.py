@@ -248,3 +248,28 @@ def test_meter_reports_rates_and_eta():
     m.add(20, 2_000)
     assert m.rates() == (2.0, 200.0)
     assert m.line() == "[20/100 records, 2.0 seq/s, 200 residues/s, ETA 0m40s]"
+
+
+def test_a_pwlq8_tokens_pack_packs_exactly(tmp_path):
+    """pwlq8's tokens form gives every token row its own grid, so rows of a batch stay
+    independent: the probe allows packing and packed scores equal one record per pass."""
+    pytest.importorskip("torch")
+    from exporter.pipeline import ExportOptions, export_pack
+    from exporter.scheme_options import scheme_config
+    from exporter.testing import TINY_CALIBRATION, tiny_loaded_model
+
+    config = scheme_config("pwlq8", split="always")
+    assert config.linear_form == "tokens"
+    result = export_pack(tiny_loaded_model(0), config, tmp_path / "pwlq8", TINY_CALIBRATION,
+                         ExportOptions(contacts=False, verify_sequences=TINY_CALIBRATION[:2]))
+    sites = json.loads((result.path / "manifest.json").read_text())["scheme_config"]["sites"]
+    assert {s["form"] for s in sites if s["kind"] == "linear"} == {"tokens"}
+    runtime = Esm2Runtime(load_pack(result.path), threads=1)
+    assert batching_is_exact(runtime)
+    from app.core.batching import run_packed
+
+    seqs = ["MKTAYIAKQR", "GSHMLEDPVA", "MVLSPADKTNVKAAWGKVGAHAGE"]
+    packed = run_packed(runtime, seqs, ("logits",))
+    for seq, out in zip(seqs, packed):
+        single = run_packed(runtime, [seq], ("logits",))[0]
+        np.testing.assert_allclose(out["logits"], single["logits"], rtol=1e-5, atol=1e-5)
