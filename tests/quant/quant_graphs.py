@@ -56,6 +56,14 @@ def wide_linear_case(seed: int):
     return model, x, h, w, b, float(np.abs(h).max()) * 0.9
 
 
+def dequantized_weight(w: np.ndarray) -> np.ndarray:
+    """The (in, out) weight as the rewrites' int8 per-output-channel copy dequantizes it."""
+    from quant.uniform import dequantize, quantize_weight_per_channel
+
+    q, p = quantize_weight_per_channel(w, axis=1)
+    return dequantize(q, p.scale, 0, axis=1)
+
+
 def identity_model(n_feat: int, consumer: str = "LayerNormalization") -> onnx.ModelProto:
     """x --Mul(1)--> t --Consumer--> y ;  t --Add(1)--> z  (second, untouched consumer of t)
 

@@ -9,8 +9,8 @@ from quant import apply_scheme, make_config
 from quant.rewrite import TokenGridTarget, quantize_linears_static, token_grid_linears
 from quant.sites import linear_sites
 from quant.token_grid import token_fake_quant, token_scales, token_zero_point, widest_channels
-from quant.uniform import dequantize, qparams_affine, quantize_weight_per_channel, sqnr_db
-from quant_graphs import optimized_op_types, run_ort, run_reference, wide_linear_case
+from quant.uniform import qparams_affine, sqnr_db
+from quant_graphs import dequantized_weight, optimized_op_types, run_ort, run_reference, wide_linear_case
 from test_quant_pwlq_channels import _score, outlier  # noqa: F401  (the module fixture)
 
 
@@ -18,10 +18,6 @@ from test_quant_pwlq_channels import _score, outlier  # noqa: F401  (the module 
 def case():
     return wide_linear_case(seed=11)
 
-
-def _w_dq(w):
-    q, p = quantize_weight_per_channel(w, axis=1)
-    return dequantize(q, p.scale, 0, axis=1)
 
 
 def _targets(model, channels, z):
@@ -58,7 +54,7 @@ def test_zero_point_and_float_channels_come_from_the_calibrated_range():
 def test_rewrite_equals_the_numpy_grid(case, channels, z):
     model, x, h, w, b, _ = case
     q = token_grid_linears(model, _targets(model, channels, z))
-    expected = token_fake_quant(h, z, channels) @ _w_dq(w) + b
+    expected = token_fake_quant(h, z, channels) @ dequantized_weight(w) + b
     for runner in (run_reference, run_ort):
         for y in runner(q, {"x": x}):
             np.testing.assert_allclose(y, expected, rtol=1e-4, atol=2e-4)

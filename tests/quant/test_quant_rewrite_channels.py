@@ -8,8 +8,8 @@ from quant.pwlq import pwlq_fake_quant
 from quant.rewrite import (PwlqChannelTarget, PwlqSplitTarget, channel_split_linears, quantize_linears_static,
                            split_pwlq_linears)
 from quant.sites import linear_sites
-from quant.uniform import dequantize, fake_quant, qparams_affine, qparams_symmetric, quantize_weight_per_channel
-from quant_graphs import optimized_op_types, run_ort, run_reference, wide_linear_case
+from quant.uniform import fake_quant, qparams_affine, qparams_symmetric
+from quant_graphs import dequantized_weight, optimized_op_types, run_ort, run_reference, wide_linear_case
 
 BP = 0.7
 
@@ -18,10 +18,6 @@ BP = 0.7
 def case():
     return wide_linear_case(seed=7)
 
-
-def _w_dq(w):
-    q, p = quantize_weight_per_channel(w, axis=1)
-    return dequantize(q, p.scale, 0, axis=1)
 
 
 def _targets(model, channels, main, lo, hi, tail):
@@ -33,7 +29,7 @@ def test_all_channels_in_the_tail_equals_the_exact_split(case):
     exact = split_pwlq_linears(model, [PwlqSplitTarget(s, BP, bound) for s in linear_sites(model)])
     chan = channel_split_linears(model, _targets(model, range(16), qparams_symmetric(np.float32(BP), "uint8"),
                                                  -BP, BP, qparams_symmetric(np.float32(bound), "uint8")))
-    expected = pwlq_fake_quant(h, BP, bound) @ _w_dq(w) + b
+    expected = pwlq_fake_quant(h, BP, bound) @ dequantized_weight(w) + b
     for runner in (run_reference, run_ort):
         for y, y_exact in zip(runner(chan, {"x": x}), runner(exact, {"x": x})):
             np.testing.assert_allclose(y, y_exact, rtol=1e-5, atol=1e-4)
@@ -64,7 +60,7 @@ def test_some_tail_channels_is_the_piecewise_quantizer_there(case, tail):
     outside = ~((h > -0.25) & (h < BP))
     assert (outside & in_tail).any() and (outside & ~in_tail).any()  # both cases occur
     hq = np.where(outside & in_tail, q_tail, q_main)
-    expected = hq @ _w_dq(w) + b
+    expected = hq @ dequantized_weight(w) + b
     for y in run_ort(chan, {"x": x}):
         np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-4)
 
