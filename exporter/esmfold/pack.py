@@ -8,6 +8,7 @@ from app.core.alphabet import AF2_RESTYPES_WITH_X, AF2_UNKNOWN
 from packbuild.pack import write_pack
 from .chunking import expand_chunked_attention
 from .parts import PARTS, export_parts
+from .trunk import default_unchunked_rows
 
 
 def architecture_manifest(model, chunk_size: int | None = None) -> dict:
@@ -22,7 +23,8 @@ def architecture_manifest(model, chunk_size: int | None = None) -> dict:
             "sequence_head_width": trunk.sequence_head_width, "pairwise_head_width": trunk.pairwise_head_width,
             "max_recycles": trunk.max_recycles, "structure_blocks": sm.num_blocks, "c_sm": sm.sequence_dim,
             "c_zm": sm.pairwise_dim, "ipa_heads": sm.num_heads_ipa, "ipa_qk_points": sm.num_qk_points,
-            "ipa_v_points": sm.num_v_points, "chunk_size": chunk_size}
+            "ipa_v_points": sm.num_v_points, "chunk_size": chunk_size,
+            "unchunked_rows": default_unchunked_rows(model.trunk) if chunk_size else None}
 
 
 def write_folding_pack(model, out_dir: Path, name: str, license: str = "", credits: str = "",

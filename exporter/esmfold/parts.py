@@ -10,8 +10,9 @@
 `lm.onnx` is written op by op (lm_graph.py); the others are traced with the TorchScript exporter
 (`dynamo=False`) from export-friendly wrappers of the transformers modules, length axes dynamic.
 The structure part is one ONNX Loop over its shared-weight blocks (structure_loop.py).
-With a chunk size, the trunk's triangle-attention cores trace to placeholder nodes that
-`chunking.expand_chunked_attention` turns into ONNX Loops before a model is run or written.
+The trunk's triangle-attention cores trace to placeholder nodes that
+`chunking.expand_chunked_attention` turns into onnxruntime's fused attention (under a Loop over
+row chunks for long sequences when a chunk size is set) before a model is run or written.
 """
 from __future__ import annotations
 
@@ -74,10 +75,10 @@ def example_inputs(model, part: str, length: int = TRACE_LENGTH, seed: int = 0) 
     return out
 
 
-def wrapper(model, part: str, chunk: int | None = None):
+def wrapper(model, part: str, chunk: int | None = None, unchunked: int | None = None):
     """The torch module whose forward is the part (inputs and outputs in PARTS order)."""
     if part == "trunk":
-        return TrunkPass(model.trunk, chunk).eval()
+        return TrunkPass(model.trunk, chunk, unchunked).eval()
     if part == "structure":
         return StructurePass(model.trunk).eval()
     if part == "heads":
@@ -92,8 +93,9 @@ def length_axes(names) -> dict:
 
 
 def export_part(model, part: str, chunk: int | None = None, via_file_above: int = EXTERNAL_DATA_LIMIT,
-                structure_loop: bool = True) -> onnx.ModelProto:
-    """One part as an ONNX model with dynamic batch and length axes (`chunk`: trunk only, see TrunkPass).
+                structure_loop: bool = True, unchunked: int | None = None) -> onnx.ModelProto:
+    """One part as an ONNX model with dynamic batch and length axes (`chunk`, `unchunked`: trunk only,
+    see TrunkPass).
 
     The structure part is an ONNX Loop over its shared-weight blocks (structure_loop.py); with
     `structure_loop=False` the blocks are unrolled as the plain trace writes them (the old form,
@@ -105,14 +107,14 @@ def export_part(model, part: str, chunk: int | None = None, via_file_above: int 
         proto = export_structure_loop(model, example_inputs(model, part), PARTS[part].outputs)
     else:
         spec = PARTS[part]
-        proto = trace(wrapper(model, part, chunk), example_inputs(model, part), spec.outputs,
-                      length_axes(spec.inputs + spec.outputs),
-                      {DOMAIN: 1} if chunk and part == "trunk" else None, via_file_above)
+        proto = trace(wrapper(model, part, chunk, unchunked), example_inputs(model, part), spec.outputs,
+                      length_axes(spec.inputs + spec.outputs), {DOMAIN: 1} if part == "trunk" else None,
+                      via_file_above)
     proto.graph.name = f"esmfold_{part}"
     log.info("exported %s: %d nodes", PARTS[part].file, len(proto.graph.node))
     return proto
 
 
 def export_parts(model, chunk: int | None = None) -> dict[str, onnx.ModelProto]:
-    """{file name: model} for all four parts; the trunk may hold chunked-attention placeholders."""
+    """{file name: model} for all four parts; the trunk holds triangle-attention placeholders."""
     return {PARTS[p].file: export_part(model, p, chunk if p == "trunk" else None) for p in PARTS}

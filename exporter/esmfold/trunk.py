@@ -4,16 +4,24 @@ Same math as `EsmFoldingTrunk.forward`'s loop body in transformers' modeling_esm
 recycling inputs made explicit and the two spots that trace badly rewritten: `mask == False`
 (aten::eq(Tensor, bool) has no TorchScript alias info) and the boolean in-place index of the
 relative-position embedding. Triangle attention is written out (same math as EsmFoldTriangleAttention)
-so that its weightless core can be row-chunked as the reference does with `chunk_size` (chunking.py).
+so that its weightless core can be row-chunked as the reference does with `chunk_size` and fused
+(chunking.py); triangle multiplication is written out with cheaper permutes.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from .chunking import chunked_attention_core
+from .chunking import chunked_attention_core, unchunked_rows
+from .triangle_product import triangle_product
 
 RECYCLE_MIN_BIN, RECYCLE_MAX_BIN = 3.375, 21.375  # AlphaFold's recycling distogram, in Angstrom
+
+
+def default_unchunked_rows(trunk: nn.Module) -> int:
+    """chunking.unchunked_rows for this trunk's pair width and triangle-attention heads."""
+    att = trunk.blocks[0].tri_att_start
+    return unchunked_rows(att.c_in, att.mha.no_heads)
 
 
 def recycle_bins(backbone: torch.Tensor, num_bins: int) -> torch.Tensor:
@@ -48,52 +56,66 @@ def seq_attention(mod: nn.Module, x: torch.Tensor, mask: torch.Tensor, bias: tor
     return mod.o_proj(y)
 
 
-def triangle_attention(mod: nn.Module, z: torch.Tensor, mask: torch.Tensor, chunk: int | None) -> torch.Tensor:
-    """EsmFoldTriangleAttention (starting or ending node) on z (B, I, J, c_z), mask (B, I, J)."""
+def triangle_attention(mod: nn.Module, z: torch.Tensor, mask: torch.Tensor, chunk: int | None,
+                       unchunked: int = 0) -> torch.Tensor:
+    """EsmFoldTriangleAttention (starting or ending node) on z (B, I, J, c_z), mask (B, I, J).
+
+    q, k, v go to the core in the Linears' layout (B, I, J, H*c) and its output comes back in it,
+    so that the ONNX graph has no split-heads Transposes (chunking.py fuses the core).
+    """
     if not mod.starting:
         z, mask = z.transpose(1, 2), mask.transpose(1, 2)
     x = mod.layer_norm(z)
-    mha, b, i, j = mod.mha, *x.shape[:3]
-    heads = mha.no_heads
-
-    def split(t: torch.Tensor) -> torch.Tensor:  # (B, I, J, H*c) -> (B, I, H, J, c)
-        return t.view(b, i, j, heads, -1).permute(0, 1, 3, 2, 4)
-
-    q = split(mha.linear_q(x)) / (mha.c_hidden ** 0.5)
-    k, v = split(mha.linear_k(x)), split(mha.linear_v(x))
-    mask_bias = mod.inf * (mask - 1)                   # (B, I, K)
+    mha = mod.mha
+    q, k, v = mha.linear_q(x), mha.linear_k(x), mha.linear_v(x)
     tri_bias = mod.linear(x).permute(0, 3, 1, 2)        # (B, H, J, K)
-    o = chunked_attention_core(q, k, v, mask_bias, tri_bias, chunk).permute(0, 1, 3, 2, 4)  # (B, I, J, H, c)
+    o = chunked_attention_core(q, k, v, mask, tri_bias, mha.no_heads, mod.inf, chunk, unchunked)
     if mha.linear_g is not None:
-        o = o * mha.sigmoid(mha.linear_g(x)).view(b, i, j, heads, -1)
-    o = mha.linear_o(o.reshape(b, i, j, -1))
+        o = o * mha.sigmoid(mha.linear_g(x))
+    o = mha.linear_o(o)
     return o.transpose(1, 2) if not mod.starting else o
 
 
+def triangle_multiplication(mod: nn.Module, z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """EsmFoldTriangleMultiplicativeUpdate.forward (outgoing or incoming edges) on z (B, I, J, c_z), mask (B, I, J).
+
+    Same math as the reference; its `_combine_projections` is the triangle_product placeholder
+    (triangle_product.py: no three-axis Transpose in the ONNX graph).
+    """
+    mask = mask.unsqueeze(-1)
+    x = mod.layer_norm_in(z)
+    a = mask * mod.sigmoid(mod.linear_a_g(x)) * mod.linear_a_p(x)
+    b = mask * mod.sigmoid(mod.linear_b_g(x)) * mod.linear_b_p(x)
+    p = mod.linear_z(mod.layer_norm_out(triangle_product(a, b, mod._outgoing)))
+    return p * mod.sigmoid(mod.linear_g(x))
+
+
 def block_forward(block: nn.Module, s: torch.Tensor, z: torch.Tensor, mask: torch.Tensor,
-                  chunk: int | None = None):
+                  chunk: int | None = None, unchunked: int = 0):
     """EsmFoldTriangularSelfAttentionBlock.forward at inference (dropouts are identities)."""
     bias = block.pair_to_sequence(z)
     s = s + seq_attention(block.seq_attention, block.layernorm_1(s), mask, bias)
     s = block.mlp_seq(s)
     z = z + block.sequence_to_pair(s)
     tri_mask = mask.unsqueeze(2) * mask.unsqueeze(1)  # (B, L, L)
-    z = z + block.tri_mul_out(z, mask=tri_mask)
-    z = z + block.tri_mul_in(z, mask=tri_mask)
-    z = z + triangle_attention(block.tri_att_start, z, tri_mask, chunk)
-    z = z + triangle_attention(block.tri_att_end, z, tri_mask, chunk)
+    z = z + triangle_multiplication(block.tri_mul_out, z, tri_mask)
+    z = z + triangle_multiplication(block.tri_mul_in, z, tri_mask)
+    z = z + triangle_attention(block.tri_att_start, z, tri_mask, chunk, unchunked)
+    z = z + triangle_attention(block.tri_att_end, z, tri_mask, chunk, unchunked)
     return s, block.mlp_pair(z)
 
 
 class TrunkPass(nn.Module):
     """(s_s_0, recycle_s, recycle_z, recycle_backbone, residx, mask) -> (s_s, s_z): one recycling pass.
 
-    `chunk`: rows per triangle-attention chunk, None for unchunked (the reference's default).
+    `chunk`: rows per triangle-attention chunk, None for unchunked (the reference's default);
+    `unchunked`: up to this many rows the chunked core runs unchunked (None: chunking.unchunked_rows).
     """
 
-    def __init__(self, trunk: nn.Module, chunk: int | None = None) -> None:
+    def __init__(self, trunk: nn.Module, chunk: int | None = None, unchunked: int | None = None) -> None:
         super().__init__()
         self.trunk, self.chunk = trunk, chunk
+        self.unchunked = default_unchunked_rows(trunk) if unchunked is None else unchunked
 
     def forward(self, s_s_0, recycle_s, recycle_z, recycle_backbone, residx, mask):
         t = self.trunk
@@ -103,5 +125,5 @@ class TrunkPass(nn.Module):
         z = t.recycle_z_norm(recycle_z) + t.recycle_disto(bins)
         z = z + relative_position(t.pairwise_positional_embedding, residx, mask)
         for block in t.blocks:
-            s, z = block_forward(block, s, z, mask, self.chunk)
+            s, z = block_forward(block, s, z, mask, self.chunk, self.unchunked)
         return s, z

@@ -4,7 +4,8 @@ Float32, batch 1, parts run one at a time (app/core/fold/driver.py). Per part, t
 activations (counted in floats, L residues):
 
     trunk      triangle attention logits, bias sum and softmax: 3 * H_z * L^2 * R, H_z = c_z / pairwise_head_width,
-               R = L unchunked or min(chunk_size, L) rows per chunk (the pack's `chunk_size`)
+               R = L unchunked or min(chunk_size, L) rows per chunk (the pack's `chunk_size`; packs
+               with `unchunked_rows` run unchunked up to max(chunk_size, unchunked_rows) residues)
                pair tensors (z, LayerNorm, projections, gates, 4*c_z MLP): 24 * c_z * L^2, plus
                8 * c_z * L^2 when chunked (padded q/k/v and the stacked chunk outputs)
     structure  IPA point terms H * (6 P_qk + 3 P_v + 4) * L^2, pair inputs c_z + 3 c_zm per pair
@@ -57,7 +58,8 @@ def part_activations(arch: dict, length: int) -> dict[str, int]:
     ipa = arch["ipa_heads"] * (6 * arch["ipa_qk_points"] + 3 * arch["ipa_v_points"] + 4)
     t = n + 2
     chunk = arch.get("chunk_size")
-    rows, pair = (n, 24) if not chunk else (min(chunk, n), 32)
+    whole = "unchunked_rows" in arch and n <= max(chunk or 0, arch["unchunked_rows"] or 0)
+    rows, pair = (n, 24) if not chunk or whole else (min(chunk, n), 32)
     floats = {
         "trunk": 3 * h_z * rows * n ** 2 + pair * c_z * n ** 2 + 8 * arch["c_s"] * n,
         "structure": (ipa + c_z + 3 * arch["c_zm"]) * n ** 2 + 16 * arch["c_sm"] * n,
