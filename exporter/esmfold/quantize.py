@@ -13,6 +13,8 @@ Forms: a Linear input runs as integer MatMuls (uniform QDQ, or for pwlq8 the exa
 quant's error model says PWLQ pays, else uniform); a LayerNorm or Softmax input has no integer
 consumer, so only the faithful fake-quant form applies (a simulation that costs time).
 dynamic-int8 quantizes the Linears of lm, trunk and structure at run time, nothing else.
+Then each uniform int8 Linear's bias Add is folded into onnxruntime's MatMulIntegerToFloat
+(linear_bias.py; main graphs only).
 The structure part's shared-weight blocks are an ONNX Loop: its body is quantized as a model of its
 own, then the main graph (structure_quant.py).
 With a chunk size, the trunk's triangle-attention cores are placeholder nodes here (chunking.py):
@@ -30,6 +32,7 @@ from packbuild.quantize import quantize
 from ..scheme_options import without
 from .calibration import FoldCalibration
 from .chunking import expand_chunked_attention
+from .linear_bias import fuse_linear_bias
 from .normalize import normalize_linears
 from .structure_loop import loop_node
 from .structure_quant import quantize_structure
@@ -58,9 +61,10 @@ def quantize_part(model: onnx.ModelProto, part: str, config, calibration: FoldCa
         if part in TRACED_PARTS:
             model, normalized = normalize_linears(model)
         out, report = quantize(model, part_config(config, part), calibrator)
+    out, fused = fuse_linear_bias(out)
     counts = Counter(f"{s['kind']}/{s['method']}/{s['form']}" for s in report["sites"])
-    report = {**report, "counts": dict(counts), "normalized": normalized}
-    log.info("%s %s: %s", part, config.name, dict(counts))
+    report = {**report, "counts": dict(counts), "normalized": normalized, "bias_fused_linears": fused}
+    log.info("%s %s: %s, %d bias Adds fused", part, config.name, dict(counts), fused)
     return out, report
 
 
