@@ -154,17 +154,20 @@ def breakdown(run_ms: float, nodes: list[dict], top: int) -> dict:
     """ms per op category (control-flow nodes count their own time only) and the slowest nodes."""
     control = [e for e in nodes if e["args"]["op_name"] in CONTROL]
 
-    def inside(e: dict) -> bool:
-        return any(c is not e and c["ts"] <= e["ts"] and e["ts"] + e["dur"] <= c["ts"] + c["dur"] for c in control)
+    def parent(e: dict) -> dict | None:  # the innermost Loop/If whose run contains this node's
+        around = [c for c in control if c is not e and c["ts"] <= e["ts"] and e["ts"] + e["dur"] <= c["ts"] + c["dur"]]
+        return min(around, key=lambda c: c["dur"]) if around else None
 
-    nested = {id(e) for e in nodes if inside(e)}
+    parents = {id(e): parent(e) for e in nodes}
+    children_ms = collections.defaultdict(float)
+    for e in nodes:
+        if parents[id(e)] is not None:
+            children_ms[id(parents[id(e)])] += e["dur"] / 1e3
+    nested = {id(e) for e in nodes if parents[id(e)] is not None}
     per_cat, per_op, count = collections.defaultdict(float), collections.defaultdict(float), collections.Counter()
     for e in nodes:
-        op, ms = e["args"]["op_name"], e["dur"] / 1e3
-        if op in CONTROL:  # own time: minus the body nodes directly or indirectly inside it
-            ms -= sum(b["dur"] for b in nodes if id(b) in nested and b is not e
-                      and e["ts"] <= b["ts"] and b["ts"] + b["dur"] <= e["ts"] + e["dur"]
-                      and b["args"]["op_name"] not in CONTROL) / 1e3
+        op = e["args"]["op_name"]
+        ms = e["dur"] / 1e3 - children_ms[id(e)]  # a Loop's / If's own time: minus its body's nodes
         per_cat[category(op)] += ms
         per_op[op] += ms
         count[op] += 1
