@@ -17,6 +17,18 @@ from typing import Sequence
 
 log = logging.getLogger(__name__)
 MHA = "-mha"  # scheme label suffix: the pack's graph runs attention as com.microsoft MultiHeadAttention
+# scheme label suffixes for Int8Config.attention: integer Q.K^T and P.V, or Q.K^T only
+ATTENTION_SUFFIXES = {"-attn8": "int8", "-qk8": "int8-scores"}
+
+
+def split_label(label: str) -> tuple[str, str | None, bool]:
+    """A bench scheme label -> (scheme label without suffixes, attention form or None, fused MHA)."""
+    fused = label.endswith(MHA)
+    label = label.removesuffix(MHA)
+    for suffix, form in ATTENTION_SUFFIXES.items():
+        if label.endswith(suffix):
+            return label.removesuffix(suffix), form, fused
+    return label, None, fused
 
 
 @dataclass(frozen=True)
@@ -74,16 +86,17 @@ def bench_config(scheme: str, loaded, split_policy: str | None, placement: tuple
     """The exporter's config for a bench scheme label: a registry name, `ternary-channel`
     (ternary with one absmean scale per output channel), `pwlq8-channels` (pwlq8's channel split),
     `pwlq8-tokens` (the per-token grid form) or `pwlq8-exact` (PTQ4Protein's two-grid split);
-    any of them + `-mha` for the graph with fused attention (ExportOptions.fused_attention). A ternary QAT checkpoint's own
+    any of them + `-mha` for the graph with fused attention (ExportOptions.fused_attention), int8/pwlq8 +
+    `-attn8` / `-qk8` for integer attention MatMuls (ATTENTION_SUFFIXES). A ternary QAT checkpoint's own
     granularity is used for `ternary`, as `python -m exporter` does."""
     from exporter.cli import with_ternary_granularity
     from exporter.scheme_options import scheme_config
 
-    scheme = scheme.removesuffix(MHA)  # the graph option, not the config's
+    scheme, attention, _ = split_label(scheme)  # MHA: the graph option, not the config's
     name, granularity = ("ternary", "channel") if scheme == "ternary-channel" else (scheme, None)
     form = PWLQ_FORMS.get(scheme)  # pwlq8's Linear form, named in the label
     name = "pwlq8" if form else name
-    config = scheme_config(name, split=split_policy, placement=placement, form=form)
+    config = scheme_config(name, split=split_policy, placement=placement, form=form, attention=attention)
     return with_ternary_granularity(config, granularity, getattr(loaded, "ternary_qat", None))
 
 

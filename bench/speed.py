@@ -37,7 +37,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=1, help="untimed passes per variant and length")
     p.add_argument("--schemes", default=",".join(SCHEMES),
                    help="onnxruntime pack schemes to time; SCHEME-mha: that scheme on the graph whose attention "
-                        "is onnxruntime's fused MultiHeadAttention")
+                        "is onnxruntime's fused MultiHeadAttention; int8/pwlq8 + -attn8 (-qk8): with integer "
+                        "Q.K^T and P.V (Q.K^T only) MatMuls")
     p.add_argument("--no-torch", action="store_true", help="skip the fair-esm torch fp32 baseline")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--batch", type=int, default=1)
@@ -206,7 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     from quant import scheme_names
 
     known = (*scheme_names("esm2"), "ternary-channel", *PWLQ_FORMS)
-    if bad or any(s.removesuffix("-mha") not in known for s in schemes):
+    from .packs import split_label
+
+    if bad or any(split_label(s)[0] not in known for s in schemes):
         print(f"error: unknown model(s) {bad} or scheme(s) in {schemes}", file=sys.stderr)
         return 2
     lengths = [int(x) for x in args.lengths.split(",") if x]

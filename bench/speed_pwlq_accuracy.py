@@ -1,8 +1,10 @@
 """Accuracy of the pwlq8 speed candidates on a real ESM-2: logits SQNR vs the torch fp32 model.
 
 Calibrates the float graph once (the exporter's calibration and verification sets and sizes),
-then applies each candidate config with `quant.apply_scheme` and scores it on the exporter's
-held-out sequences, so the candidates differ only in how Linear inputs are quantized:
+then applies each candidate config with `quant.quantize` (the float-graph statistics shared through
+one StatsCache; a later stage, the int8 attention, calibrates on its own partly quantized graph)
+and scores it on the exporter's held-out sequences, so the candidates differ only in how Linear
+inputs (and, for "+ int8 attention", the attention MatMuls) are quantized:
 
     int8                         uniform uint8 grid per tensor (one int8 MatMul per Linear)
     pwlq8 exact                  PTQ4Protein's two-grid split (two int8 MatMuls per Linear)
@@ -10,6 +12,8 @@ held-out sequences, so the candidates differ only in how Linear inputs are quant
     pwlq8 tokens, f float        per-token uint8 grid + the f widest input channels in float (one int8 MatMul)
     pwlq8 channels, cap c        one int8 MatMul + a thin MatMul over <= c of the input channels
     smooth alpha a               per-channel SmoothQuant (x / s into diag(s) W), then int8 / pwlq8
+    + int8 attention             Q.K^T and P.V as integer MatMuls too (Int8Config.attention "int8")
+    + int8 scores attention      Q.K^T only ("int8-scores"; P.V stays float)
 
 Each row also gives the share of input channels the channel split routes to the tail (weighted
 by tensor width) and the graph's count of full-width integer MatMuls (speed is bench.speed's).
@@ -51,6 +55,10 @@ CANDIDATES = {  # label -> (scheme, config overrides)
     "pwlq8 exact LM head + fc2": ("pwlq8", {"split_linears": r"^lm_head\.|\.fc2\."}),
     "pwlq8 exact LM decoder only": ("pwlq8", {"split_linears": r"^lm_head\.decoder\."}),
     "pwlq8 exact all but LM head": ("pwlq8", {"split_linears": r"^layers\."}),
+    "int8 + int8 attention": ("int8", {"attention": "int8"}),
+    "pwlq8 exact + int8 attention": ("pwlq8", {"attention": "int8"}),
+    "int8 + int8 scores attention": ("int8", {"attention": "int8-scores"}),
+    "pwlq8 exact + int8 scores attention": ("pwlq8", {"attention": "int8-scores"}),
 }
 
 
@@ -90,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     from exporter.quantize import ort_runner
     from exporter.sequences import DEFAULT_CALIBRATION, DEFAULT_HELDOUT, encode, read_sequences, stratified
     from packbuild.esm2_graph import build_esm2
-    from quant import apply_scheme, calibration_sites, make_config
+    from quant import StatsCache, calibration_sites, make_config, quantize
     from quant.calibrate import calibrate
 
     t0, load_start = time.time(), load_average()
@@ -102,12 +110,14 @@ def main(argv: list[str] | None = None) -> int:
     configs = {c: make_config(CANDIDATES[c][0], placement=("linear",), **CANDIDATES[c][1]) for c in labels}
     names = list(dict.fromkeys(n for cfg in configs.values() for n in calibration_sites(model, cfg)))
     observer = next(iter(configs.values())).observer
-    stats = calibrate(model, names, [{"tokens": encode(s)} for s in cal], ort_runner, observer)
+    feeds = [{"tokens": encode(s)} for s in cal]
+    cache = StatsCache()
+    cache.put("float", observer, calibrate(model, names, feeds, ort_runner, observer))
     ref = np.concatenate([loaded.reference(encode(s), False)["logits"][0, 1:-1].ravel() for s in held])
     opts = session_options(args.threads)
     rows, raw = [], []
     for label, cfg in configs.items():
-        q, report = apply_scheme(model, cfg, stats)
+        q, report = quantize(model, cfg, feeds, ort_runner, cache=cache)
         sess = ort_session(q, opts)
         out = np.concatenate([sess.run(["logits"], {"tokens": encode(s)})[0][0, 1:-1].ravel() for s in held])
         db, share, mm = float(sqnr_db(ref, out)), tail_share(report), integer_matmuls(report)

@@ -123,6 +123,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="model.onnx runs each layer's attention as onnxruntime's fused MultiHeadAttention "
                         "(com.microsoft contrib op, after the rotary embedding; same logits to float "
                         "rounding); contacts.onnx stays unfused (its head reads the attention maps)")
+    p.add_argument("--attention", choices=("float", "int8", "int8-scores"), default=None,
+                   help="int8/pwlq8: run the attention MatMuls as integer MatMuls: int8 = Q.K^T and P.V (Q, K, V "
+                        "on calibrated 8-bit grids, the Softmax output on uint8 1/255), int8-scores = Q.K^T only. "
+                        "Default float. An option, not a default: on the real ESM-2 8M int8 costs logits SQNR "
+                        "(the 1/255 grid of P), int8-scores little, and neither measured faster on CPU "
+                        "(bench/results/attention_int8.md). Not with --fused-attention")
     p.add_argument("--ternary-granularity", choices=("tensor", "channel"), default=None,
                    help="ternary: one absmean scale per matrix (tensor, the paper's) or per output channel; "
                         "default: what a `exporter.train --ternary` checkpoint was trained with, else tensor")
@@ -203,7 +209,11 @@ def run(args: argparse.Namespace) -> int:
     from .pipeline import ExportOptions, Exporter
     from .scheme_options import scheme_config
 
-    configs = [scheme_config(name, args.observer, args.pwlq_split, args.placement, form=args.pwlq_form)
+    if args.fused_attention and args.attention not in (None, "float"):
+        raise ValueError(f"--attention {args.attention} quantizes the attention MatMuls, which "
+                         f"--fused-attention replaces by one MultiHeadAttention op: choose one")
+    configs = [scheme_config(name, args.observer, args.pwlq_split, args.placement, form=args.pwlq_form,
+                             attention=args.attention)
                for name in parse_schemes(args.schemes)]
     if args.benchmark is not None:
         from .proteingym import assay_paths

@@ -37,8 +37,10 @@ def parse_schemes(text: str, family: str = "esm2") -> list[str]:
 
 
 def scheme_config(name: str, observer: str | None = None, split: str | None = None,
-                  placement: tuple[str, ...] | None = None, family: str = "esm2", form: str | None = None):
-    """The registered config of `name` with the given overrides where the scheme has them."""
+                  placement: tuple[str, ...] | None = None, family: str = "esm2", form: str | None = None,
+                  attention: str | None = None):
+    """The registered config of `name` with the given overrides where the scheme has them
+    (`attention`: Int8Config.attention of the calibrated schemes)."""
     if family not in FAMILIES:
         raise ValueError(f"family {family!r} not in {FAMILIES}")
     config_type = scheme(name).config
@@ -52,6 +54,8 @@ def scheme_config(name: str, observer: str | None = None, split: str | None = No
         form = ESM2_LINEAR_FORM
     if form is not None and "linear_form" in known:
         overrides["linear_form"] = form
+    if attention is not None and "attention" in known:
+        overrides["attention"] = attention
     choosable = "layernorm" in config_type.placements  # a fixed placement (dynamic, ternary) stays
     if choosable:
         if placement is not None:

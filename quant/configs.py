@@ -27,6 +27,7 @@ LINEAR_FORMS = ("channels", "exact", "tokens")
 TAIL_KINDS = ("int8", "float")
 BP_MODES = ("static", "dynamic")
 ACT_DTYPES = ("uint8", "int8")
+ATTENTION_FORMS = ("float", "int8", "int8-scores")  # Int8Config.attention
 # Defaults calibrate with plain min/max: on the small test transformer (1.5k values per sample)
 # the PTQ4Protein top-10 median clips at ~the 99.7th percentile and costs ~7 dB of output SQNR;
 # on real ESM tensors (~1e5 values per sample) it clips far less. Choose per model with
@@ -101,6 +102,11 @@ class Int8Config(_Config):
     linear_dtype     Linear input grid: "uint8" affine (ORT's fast U8S8 path) or "int8" symmetric.
     layernorm_dtype  LayerNorm-input fake-quant grid (int8 symmetric by default).
     softmax_dtype    Softmax-input fake-quant grid (int8 symmetric over the calibrated clip).
+    attention        "float" (default): the attention MatMuls Q.K^T and P.V stay float; "int8": both
+                     run as integer MatMuls (rewrite/attention_int8.py): Q on a calibrated uint8 grid,
+                     K and V on calibrated int8 grids (per tensor, calibrated on the graph after the
+                     Linear rewrite), the Softmax output P on uint8 with scale 1/255; Softmax stays float.
+                     "int8-scores": Q.K^T only (P.V float). Measured in bench/results/attention_int8.md.
     """
 
     name: ClassVar[str] = "int8"
@@ -113,6 +119,7 @@ class Int8Config(_Config):
     layernorm_dtype: str = "int8"
     softmax_dtype: str = "int8"
     bits: int = 8
+    attention: str = "float"
 
     def _validate(self) -> None:
         super()._validate()
@@ -120,6 +127,7 @@ class Int8Config(_Config):
         _check(self.bits == 8, cls, f"bits={self.bits}: the ONNX rewrites emit 8-bit activation grids only")
         for key in ("linear_dtype", "layernorm_dtype", "softmax_dtype"):
             _check(getattr(self, key) in ACT_DTYPES, cls, f"{key} {getattr(self, key)!r} not in {ACT_DTYPES}")
+        _check(self.attention in ATTENTION_FORMS, cls, f"attention {self.attention!r} not in {ATTENTION_FORMS}")
 
 
 @dataclass(frozen=True)

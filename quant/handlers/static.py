@@ -16,6 +16,7 @@ from ..rewrite._graph import GraphEdit
 from ..sites import LinearSite, NodeInputSite, layernorm_sites, softmax_sites
 from . import Handler, Stage
 from ..configs import Pwlq8Config
+from .attention import ATTENTION
 from .channels import channel_targets, scaled_stats, smoothing_scales, token_targets
 from .common import qp_report, selected_linears, stats_of, stats_report, uniform_qparams
 
@@ -168,4 +169,5 @@ def softmax_input_apply(model: ModelProto, cfg, stats, report: list) -> ModelPro
                               cfg.softmax_dtype, False)
 
 
-STATIC = Handler((Stage(main_sites, main_apply), Stage(softmax_input_sites, softmax_input_apply)))
+# The attention stage (Int8Config.attention) comes last: Q, K and V calibrated on the quantized graph.
+STATIC = Handler((Stage(main_sites, main_apply), Stage(softmax_input_sites, softmax_input_apply), ATTENTION))
