@@ -5,7 +5,8 @@ GELU, quantize, elementwise, layout and the session's own overhead.
 onnxruntime: `SessionOptions.enable_profiling` writes one "Node" event per kernel run (`dur` in
 microseconds, `args.op_name`, input shapes) and one "model_run" event per `run`; kernels are
 assigned to their run by timestamp, and warm-up runs are dropped. A MatMul whose inputs are 4-D
-(batch, heads, ...) is attention's Q.K^T or P.V, any other MatMul a Linear (the float LM head).
+(batch, heads, ...) is attention's Q.K^T or P.V, any other MatMul a Linear (the float LM head); so is
+an integer MatMul whose A input is 4-D (Int8Config.attention), any other integer MatMul a Linear.
 torch: `key_averages()` self CPU time per aten op (self, so nested ops count once).
 """
 from __future__ import annotations
@@ -23,7 +24,8 @@ CATEGORIES = ("Linear GEMM", "attention MatMul", "softmax", "LayerNorm", "GELU",
 _ORT = {
     "Linear GEMM": ("MatMulIntegerToFloat", "MatMulInteger", "QLinearMatMul", "DynamicQuantizeMatMul",
                     "MatMulNBits", "Gemm", "FusedGemm", "MatMul (weights)", "FusedMatMul (weights)"),
-    "attention MatMul": ("MatMul (attention)", "FusedMatMul (attention)", "MultiHeadAttention", "Attention"),
+    "attention MatMul": ("MatMul (attention)", "FusedMatMul (attention)", "MultiHeadAttention", "Attention",
+                         "MatMulIntegerToFloat (attention)", "QLinearMatMul (attention)", "MatMulInteger (attention)"),
     "softmax": ("Softmax",),
     "LayerNorm": ("LayerNormalization", "SkipLayerNormalization", "SimplifiedLayerNormalization"),
     "GELU": ("BiasGelu", "Gelu", "FastGelu", "Erf"),
@@ -42,6 +44,7 @@ _TORCH = {
                     "aten::where", "aten::eq", "aten::ne", "aten::sum", "aten::cos", "aten::sin",
                     "aten::type_as", "aten::to", "aten::_to_copy", "aten::any", "aten::rsqrt", "aten::sqrt"),
 }
+_INTEGER_MATMULS = ("MatMulIntegerToFloat", "QLinearMatMul", "MatMulInteger")
 _ORT_CAT = {op: c for c, ops in _ORT.items() for op in ops}
 _TORCH_CAT = {op: c for c, ops in _TORCH.items() for op in ops}
 
@@ -84,10 +87,12 @@ class RunProfile:
 def _op_key(event: dict) -> str:
     args = event.get("args", {})
     op = args.get("op_name", "?")
-    if op in ("MatMul", "FusedMatMul"):
-        shapes = [next(iter(s.values())) for s in args.get("input_type_shape", []) if s]
-        return f"{op} (attention)" if shapes and all(len(s) == 4 for s in shapes) else f"{op} (weights)"
-    return op
+    if op not in ("MatMul", "FusedMatMul", *_INTEGER_MATMULS):
+        return op
+    shapes = [next(iter(s.values())) for s in args.get("input_type_shape", []) if s]
+    if op in _INTEGER_MATMULS:  # scales and zero points follow A and B: A's rank tells
+        return f"{op} (attention)" if shapes and len(shapes[0]) == 4 else op
+    return f"{op} (attention)" if shapes and all(len(s) == 4 for s in shapes) else f"{op} (weights)"
 
 
 def parse_ort_profile(events: Sequence[dict], labels: Sequence[str], walls: Sequence[float]) -> list[RunProfile]:
