@@ -59,6 +59,8 @@ CANDIDATES = {  # label -> (scheme, config overrides)
     "pwlq8 exact + int8 attention": ("pwlq8", {"attention": "int8"}),
     "int8 + int8 scores attention": ("int8", {"attention": "int8-scores"}),
     "pwlq8 exact + int8 scores attention": ("pwlq8", {"attention": "int8-scores"}),
+    "pwlq8 tokens + int8 attention": ("pwlq8", {"linear_form": "tokens", "attention": "int8"}),
+    "pwlq8 tokens + int8 scores attention": ("pwlq8", {"linear_form": "tokens", "attention": "int8-scores"}),
 }
 
 
