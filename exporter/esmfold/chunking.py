@@ -16,8 +16,9 @@ onnxruntime's fused `com.microsoft::MultiHeadAttention` over B * I rows of atten
 the Linears' layout: no split-heads Transposes; tri_bias is the attention bias broadcast over rows,
 the mask the key padding mask, filled with -inf as the reference). With a chunk size, an If runs the
 core on all rows at once while there are at most `unchunked_rows` of them (the logits are then no
-larger than the pair activations around them: bench/results/fold_speed_issue13.md measured it
-faster) and otherwise Pads the rows to a multiple of `chunk`, Loops over chunks (the body slices
+larger than the pair activations around them; in one noisy side-by-side run the bench trunk's
+median was 1.14x / 1.07x faster than with the chunked Loop at L = 128 / 256, though the fastest
+single run at 256 was chunked: bench/results/fold_trunk_unchunked_vs_loop.md) and otherwise Pads the rows to a multiple of `chunk`, Loops over chunks (the body slices
 one chunk of rows and runs the core) and Reshapes + Slices the stacked chunks. The Softmax is
 inside the fused op, not a main-graph tensor, so calibration cannot observe it and it stays float.
 The expansion is for batch 1 (what the app and calibration run): MultiHeadAttention broadcasts the

@@ -7,7 +7,7 @@ quant writes a uniform int8 Linear in QDQ form (DESIGN.md):
 
 onnxruntime runs the DQ-DQ-MatMul as one `com.microsoft::MatMulIntegerToFloat`, but leaves the
 bias Add as a separate pass over the output (the folding trunk's pair Linears write L^2 x c_z
-floats: the Adds were ~15% of the int8 trunk at L = 128, bench/results/fold_speed_issue13.md).
+floats: the Adds were ~16% of the int8 bench trunk at L = 128, bench/results/fold_trunk_profile.md).
 MatMulIntegerToFloat takes the bias itself and adds it in its output loop, so this pass writes
 
     MatMulIntegerToFloat(x_q, W_q, s_x, s_W, z_x, z_W, b) ── y

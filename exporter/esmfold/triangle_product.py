@@ -6,7 +6,8 @@ On the gated projections a, b (B, I, J, c) of EsmFoldTriangleMultiplicativeUpdat
 
 per channel. The reference's `_combine_projections` permutes one operand with (2, 1, 0), which the
 ONNX exporter writes as Transpose(perm=[0, 3, 2, 1]); onnxruntime has no fast path for a perm that
-reverses three axes (it measured ~4x the time of the MatMul, bench/results/fold_speed_issue13.md).
+reverses three axes: the four such Transposes were the slowest nodes of the int8 bench trunk and
+Transposes 25-29% of its time at L = 64 / 128 (3-6% after this; bench/results/fold_trunk_profile.md).
 Traced torch code cannot avoid it: the exporter merges a (0, 3, 1, 2) permute and the transpose of
 the last two axes that follows into that same perm. So the core traces to one
 `edgefold::TriangleProduct` node, and `expand` writes: both operands Transposed by (0, 3, 1, 2)
