@@ -77,12 +77,37 @@ def integer_matmuls(report: dict) -> int:
     return sum(2 if s.get("form") == "split" else 1 for s in report["sites"] if s["kind"] == "linear")
 
 
+def timing_sequence(sequences: list[str], length: int) -> str:
+    """An L-residue sequence from the held-out set (repeated to length when all are shorter)."""
+    longest = max(sequences, key=len)
+    return (longest * (length // len(longest) + 1))[:length]
+
+
+def interleaved_times(sessions: dict, tokens: np.ndarray, repeats: int) -> dict[str, list[float]]:
+    """Seconds per run of every session, one warm-up each, then `repeats` rounds with every session
+    once per round in an order rotated by the round (machine noise hits all alike)."""
+    labels = list(sessions)
+    for label in labels:
+        sessions[label].run(["logits"], {"tokens": tokens})
+    times: dict[str, list[float]] = {label: [] for label in labels}
+    for r in range(repeats):
+        for label in labels[r % len(labels):] + labels[:r % len(labels)]:
+            t = time.perf_counter()
+            sessions[label].run(["logits"], {"tokens": tokens})
+            times[label].append(time.perf_counter() - t)
+    return times
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.speed_pwlq_accuracy", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="an ESM-2 checkpoint (as python -m exporter takes)")
     p.add_argument("--candidates", default=",".join(CANDIDATES), help="comma-separated labels")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--time", type=int, default=0, metavar="L",
+                   help="also time each candidate's graph on one L-residue sequence (0: off), repetitions "
+                        "interleaved; the time column is the median per-repetition ratio to the first candidate")
+    p.add_argument("--repeats", type=int, default=9, help="timed repetitions per candidate with --time")
     p.add_argument("--json", type=Path)
     p.add_argument("--md", type=Path)
     args = p.parse_args(argv)
@@ -117,21 +142,30 @@ def main(argv: list[str] | None = None) -> int:
     cache.put("float", observer, calibrate(model, names, feeds, ort_runner, observer))
     ref = np.concatenate([loaded.reference(encode(s), False)["logits"][0, 1:-1].ravel() for s in held])
     opts = session_options(args.threads)
-    rows, raw = [], []
+    rows, raw, sessions = [], [], {}
     for label, cfg in configs.items():
         q, report = quantize(model, cfg, feeds, ort_runner, cache=cache)
-        sess = ort_session(q, opts)
+        sess = sessions[label] = ort_session(q, opts)
         out = np.concatenate([sess.run(["logits"], {"tokens": encode(s)})[0][0, 1:-1].ravel() for s in held])
         db, share, mm = float(sqnr_db(ref, out)), tail_share(report), integer_matmuls(report)
         rows.append([label, db, share, mm])
         raw.append({"candidate": label, "config": cfg.to_dict(), "logits_sqnr_db": db, "tail_channel_share": share,
                     "integer_matmuls": mm, "counts": report["counts"]})
         print(f"{label}: {db:.2f} dB", file=sys.stderr, flush=True)
+    header = ["candidate", "logits SQNR dB", "tail channel share", "full-width int8 MatMuls"]
+    if args.time:
+        times = interleaved_times(sessions, encode(timing_sequence(held, args.time)), args.repeats)
+        first = next(iter(times))
+        for row, item in zip(rows, raw):
+            ratio = float(np.median(np.asarray(times[item["candidate"]]) / np.asarray(times[first])))
+            row += [1e3 * float(np.median(times[item["candidate"]])), ratio]
+            item.update(times_s=times[item["candidate"]], time_ratio=ratio)
+        header += [f"median ms (L={args.time}, {args.threads} threads)", f"time / {first}"]
     text = "\n".join([
         f"{args.model}: logits SQNR vs torch fp32 on {len(held)} held-out sequences ({sum(map(len, held))} residues), "
         f"{len(cal)} calibration sequences, placement linear, minmax observer; {utc_now()}; load average "
         f"{load_start:.2f} at start, {load_average():.2f} at end; {time.time() - t0:.0f} s", "",
-        md_table(["candidate", "logits SQNR dB", "tail channel share", "full-width int8 MatMuls"], rows, 3)])
+        md_table(header, rows, 3)])
     emit(text, {"model": args.model, "results": raw}, args.json, args.md)
     return 0
 

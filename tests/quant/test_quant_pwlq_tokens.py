@@ -66,6 +66,7 @@ def test_ort_runs_one_integer_matmul_per_linear_and_shares_the_grid(case):
     assert ops.count("MatMulIntegerToFloat") + ops.count("QLinearMatMul") == 2
     assert ops.count("ReduceMax") == 1 and ops.count("Gather") == 1  # one grid for both consumers
     assert ops.count("MatMul") == 1  # the thin float MatMul (both Linears share W here: ORT merges them)
+    assert ops.count("Sum") == 2 and "Add" not in ops  # one Sum joins both parts and the bias
 
 
 def test_session_creation_stays_linear_in_the_number_of_linears():
