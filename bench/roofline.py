@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import resource
 import sys
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -54,6 +57,33 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--json", type=Path)
     p.add_argument("--md", type=Path)
     return p.parse_args(argv)
+
+
+class OtherCpu:
+    """Cores that other processes kept busy since `start()`: /proc/stat busy time minus this process's
+    CPU time, over wall time. The load average lags by a minute; this is what competed with us."""
+
+    def start(self) -> "OtherCpu":
+        self.t0, self.busy0, self.own0 = time.perf_counter(), self._busy(), self._own()
+        return self
+
+    def cores(self) -> float:
+        wall = time.perf_counter() - self.t0
+        return max(0.0, (self._busy() - self.busy0) - (self._own() - self.own0)) / wall if wall > 0 else float("nan")
+
+    @staticmethod
+    def _busy() -> float:
+        try:
+            f = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        except OSError:
+            return float("nan")
+        return (sum(f[:8]) - f[3] - f[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
+
+    @staticmethod
+    def _own() -> float:
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        c = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return r.ru_utime + r.ru_stime + c.ru_utime + c.ru_stime
 
 
 def ints(text: str) -> list[int]:
@@ -116,7 +146,10 @@ def report(payload: dict) -> str:
     parts = [f"# Roofline: what bounds int8 vs torch and packed vs batch 1 on this CPU ({meta['date']})", "",
              f"CPU: {cpu_line(meta['cpu'])}", "",
              f"{meta['threads']} threads; onnxruntime {meta['onnxruntime']}, torch {meta['torch']}; 1-min load "
-             f"average {meta['load_start']:.2f} at start, {meta['load_end']:.2f} at end; `{meta['command']}`", ""]
+             f"average {meta['load_start']:.2f} at start, {meta['load_end']:.2f} at end; other processes kept "
+             + ", ".join(f"{v:.2f}" for v in meta.get("other_cores", {}).values())
+             + f" of the {meta['cpu']['logical_cpus']} cores busy during the sections "
+             + f"({', '.join(meta.get('other_cores', {}))}); `{meta['command']}`", ""]
     g = payload.get("gemm")
     if g:
         parts += [f"## 1. GEMM kernels alone (median of {meta['repeats']} interleaved repetitions)", "",
@@ -171,12 +204,15 @@ def main(argv: list[str] | None = None) -> int:
             "pack_repeats": args.pack_repeats, "date": utc_now(), "load_start": load_average(),
             "command": "python -m bench.roofline " + " ".join(argv), **versions()}
     payload: dict = {"meta": meta}
+    others = meta["other_cores"] = {}
+    watch = OtherCpu().start()
     if "gemm" in sections:
         cases = gemm_cases(args.gemm_models.split(","), ints(args.lengths) + ints(args.packed),
                            ints(args.attention_lengths))
         log.info("timing %d GEMM cases x %d repetitions", len(cases), args.repeats)
         payload["gemm"] = {"int8_ops": gemm.int8_fused_ops(args.threads), "results": gemm.measure(cases, args.threads, args.repeats,
                                                                          args.min_sample, args.pause)}
+        others["gemm"], watch = watch.cores(), OtherCpu().start()
     if "int8" in sections:
         log.info("profiling %s at L = %d", args.int8_arch, args.int8_length)
         payload["int8"] = e2e.int8_vs_torch(args.int8_arch, args.int8_length, args.threads, args.int8_repeats,
@@ -184,11 +220,13 @@ def main(argv: list[str] | None = None) -> int:
         a = arch_of(args.int8_arch)
         payload["int8_bounds"] = e2e.int8_bounds(payload["int8"], payload.get("gemm", {}).get("results", []),
                                                  a.num_layers, a.embed_dim)
+        others["int8"], watch = watch.cores(), OtherCpu().start()
     if "packing" in sections:
         log.info("profiling packing on %s", args.pack_arch)
         payload["packing"] = e2e.packing(args.pack_arch, ints(args.pack_lengths), ints(args.pack_sizes),
                                          args.threads, args.pack_repeats, max(args.pause, 0.5), args.work)
         payload["packing_bounds"] = e2e.packing_bounds(payload["packing"])
+        others["packing"] = watch.cores()
     meta["load_end"] = load_average()
     emit(report(payload), payload, args.json, args.md)
     return 0

@@ -107,4 +107,4 @@ def test_int8_bounds_use_the_profile_and_the_kernel_table():
 def _meta():
     return {"date": "now", "cpu": {"model": "cpu", "logical_cpus": 1, "flags": {}}, "threads": 1,
             "onnxruntime": "x", "torch": "y", "load_start": 0.0, "load_end": 0.0, "command": "c", "repeats": 2,
-            "int8_repeats": 1, "pack_repeats": 1}
+            "int8_repeats": 1, "pack_repeats": 1, "other_cores": {"gemm": 0.5}}
