@@ -12,7 +12,8 @@ each stage freed heap is returned (malloc_trim) and the peak-RSS mark is reset (
 Torch stages (fp32, inference_mode): lm = EsmForProteinFolding.forward up to s_s_0 (HF methods
 af2_idx_to_esm_idx, compute_language_model_representations, esm_s_combine, esm_s_mlp, embedding);
 trunk / structure / heads = exporter.esmfold's TrunkPass / StructurePass / HeadsPass, the modules the
-ONNX parts are traced from (same math as the HF recycling loop body). onnxruntime stages: the
+ONNX parts are traced from (same math as the HF recycling loop body); the trunk's blocks run as
+transformers' own modules (TrunkPass reference=True), not the export-shaped block_forward. onnxruntime stages: the
 pack's sessions from app.core.fold.parts.open_parts.
 """
 from __future__ import annotations
@@ -59,7 +60,8 @@ def torch_stages(model) -> dict[str, Stage]:
     from exporter.esmfold.structure import StructurePass
     from exporter.esmfold.trunk import TrunkPass
 
-    trunk, structure, heads = TrunkPass(model.trunk).eval(), StructurePass(model.trunk).eval(), HeadsPass(model).eval()
+    trunk = TrunkPass(model.trunk, reference=True).eval()  # transformers' own blocks, unchunked
+    structure, heads = StructurePass(model.trunk).eval(), HeadsPass(model).eval()
 
     def lm(aatype: torch.Tensor) -> torch.Tensor:
         esmaa = model.af2_idx_to_esm_idx(aatype, torch.ones_like(aatype))

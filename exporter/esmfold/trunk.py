@@ -110,11 +110,15 @@ class TrunkPass(nn.Module):
 
     `chunk`: rows per triangle-attention chunk, None for unchunked (the reference's default);
     `unchunked`: up to this many rows the chunked core runs unchunked (None: chunking.unchunked_rows).
+    `reference`: run transformers' own block modules instead of block_forward (the torch fp32
+    reference that benches time; same math, but block_forward's export-shaped ops are not what a
+    torch user runs and measured 5-10% slower in eager torch). Never set for export.
     """
 
-    def __init__(self, trunk: nn.Module, chunk: int | None = None, unchunked: int | None = None) -> None:
+    def __init__(self, trunk: nn.Module, chunk: int | None = None, unchunked: int | None = None,
+                 reference: bool = False) -> None:
         super().__init__()
-        self.trunk, self.chunk = trunk, chunk
+        self.trunk, self.chunk, self.reference = trunk, chunk, reference
         self.unchunked = default_unchunked_rows(trunk) if unchunked is None else unchunked
 
     def forward(self, s_s_0, recycle_s, recycle_z, recycle_backbone, residx, mask):
@@ -125,5 +129,8 @@ class TrunkPass(nn.Module):
         z = t.recycle_z_norm(recycle_z) + t.recycle_disto(bins)
         z = z + relative_position(t.pairwise_positional_embedding, residx, mask)
         for block in t.blocks:
-            s, z = block_forward(block, s, z, mask, self.chunk, self.unchunked)
+            if self.reference:
+                s, z = block(s, z, mask=mask.long(), chunk_size=self.chunk)
+            else:
+                s, z = block_forward(block, s, z, mask, self.chunk, self.unchunked)
         return s, z

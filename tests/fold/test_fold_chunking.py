@@ -143,3 +143,16 @@ def test_quantized_chunked_trunk_keeps_linear_sites_and_stays_close(tiny_model) 
     float_parts, quant_parts = in_memory_parts(chunked, arch), in_memory_parts(models, arch)
     a, b = fold(float_parts, SEQUENCE, num_recycles=1), fold(quant_parts, SEQUENCE, num_recycles=1)
     assert 15.0 < sqnr_db(a.atom37, b.atom37) < 80.0
+
+
+def test_reference_trunk_runs_transformers_blocks_with_the_same_result(tiny_model, monkeypatch) -> None:
+    """TrunkPass(reference=True), the benches' torch baseline, is transformers' blocks: block_forward unused."""
+    import exporter.esmfold.trunk as trunk
+
+    feeds = masked_trunk_inputs(tiny_model, 9)
+    with torch.no_grad():
+        ours = trunk.TrunkPass(tiny_model.trunk)(*feeds.values())
+        monkeypatch.setattr(trunk, "block_forward", None)  # the reference must not call it
+        ref = trunk.TrunkPass(tiny_model.trunk, reference=True)(*feeds.values())
+    for a, b in zip(ours, ref):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
