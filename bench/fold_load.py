@@ -101,6 +101,11 @@ def time_sessions(models: dict[str, dict[str, dict]], repeats: int, threads: int
     from app.core.fold.parts import session_options
     from app.core.session import open_session
 
+    from exporter.esmfold.chunking import expand_chunked_attention
+
+    # placeholders (the trunk's triangle-attention and triangle-product cores) expanded as packs write them
+    models = {s: {f: {p: expand_chunked_attention(m) for p, m in parts.items()} for f, parts in forms.items()}
+              for s, forms in models.items()}
     blobs = {s: {f: {p: m.SerializeToString() for p, m in parts.items()} for f, parts in forms.items()}
              for s, forms in models.items()}
     runs = {s: {f: {p: {"nodes": node_count(m), "seconds": []} for p, m in parts.items()} for f, parts in forms.items()}
