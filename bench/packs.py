@@ -80,12 +80,14 @@ def cached_pack(path: Path, key: str) -> bool:
 
 
 PWLQ_FORMS = {"pwlq8-channels": "channels", "pwlq8-tokens": "tokens", "pwlq8-exact": "exact"}
+TOKEN_OUTLIERS = {"pwlq8-tokens-float": "float", "pwlq8-tokens-scaled": "scaled"}  # the tokens form's outliers
 
 
 def bench_config(scheme: str, loaded, split_policy: str | None, placement: tuple[str, ...] | None):
     """The exporter's config for a bench scheme label: a registry name, `ternary-channel`
     (ternary with one absmean scale per output channel), `pwlq8-channels` (pwlq8's channel split),
-    `pwlq8-tokens` (the per-token grid form) or `pwlq8-exact` (PTQ4Protein's two-grid split);
+    `pwlq8-tokens` (the per-token grid form; `-float` / `-scaled` name its outlier channels' handling)
+    or `pwlq8-exact` (PTQ4Protein's two-grid split);
     any of them + `-mha` for the graph with fused attention (ExportOptions.fused_attention), int8/pwlq8 +
     `-attn8` / `-qk8` for integer attention MatMuls (ATTENTION_SUFFIXES). A ternary QAT checkpoint's own
     granularity is used for `ternary`, as `python -m exporter` does."""
@@ -94,9 +96,12 @@ def bench_config(scheme: str, loaded, split_policy: str | None, placement: tuple
 
     scheme, attention, _ = split_label(scheme)  # MHA: the graph option, not the config's
     name, granularity = ("ternary", "channel") if scheme == "ternary-channel" else (scheme, None)
-    form = PWLQ_FORMS.get(scheme)  # pwlq8's Linear form, named in the label
+    outliers = TOKEN_OUTLIERS.get(scheme)
+    form = "tokens" if outliers else PWLQ_FORMS.get(scheme)  # pwlq8's Linear form, named in the label
     name = "pwlq8" if form else name
     config = scheme_config(name, split=split_policy, placement=placement, form=form, attention=attention)
+    if outliers:
+        config = replace(config, token_outliers=outliers)
     return with_ternary_granularity(config, granularity, getattr(loaded, "ternary_qat", None))
 
 

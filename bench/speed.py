@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from .archs import ARCHS
-from .packs import PWLQ_FORMS
+from .packs import PWLQ_FORMS, TOKEN_OUTLIERS
 from .common import load_average, CALIBRATION, REPO, cpu_info, cpu_line, md_table, median, utc_now, emit
 from .workers import Worker, pack_worker, torch_worker
 
@@ -157,7 +157,7 @@ def targets(results: list[dict]) -> list[list]:
         if 512 in t.get(TORCH, {}) and 512 in t.get("int8", {}):
             x = t[TORCH][512] / t["int8"][512]
             rows.append(["650M L=512 ort int8 vs torch fp32", ">= 6.0x", f"{x:.2f}x", "yes" if x >= 6 else "NO"])
-        for s in ("pwlq8", *PWLQ_FORMS):
+        for s in ("pwlq8", *PWLQ_FORMS, *TOKEN_OUTLIERS):
             if "int8" in t and s in t and 256 in t["int8"]:
                 x = t[s][256] / t["int8"][256]
                 rows.append([f"650M L=256 {s} time / int8 time", "<= 1.15", f"{x:.2f}", "yes" if x <= 1.15 else "NO"])
@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     schemes = [s for s in args.schemes.split(",") if s]
     from quant import scheme_names
 
-    known = (*scheme_names("esm2"), "ternary-channel", *PWLQ_FORMS)
+    known = (*scheme_names("esm2"), "ternary-channel", *PWLQ_FORMS, *TOKEN_OUTLIERS)
     from .packs import split_label
 
     if bad or any(split_label(s)[0] not in known for s in schemes):

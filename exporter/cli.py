@@ -108,12 +108,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         "Gaussian error model says it pays: most accurate, up to ~2x the int8 time), "
                         "never (PWLQ on LayerNorm inputs only: int8 speed), always")
     p.add_argument("--pwlq-form", choices=("exact", "channels", "tokens"), default=None,
-                   help="how a pwlq8 split Linear runs: exact (default; PTQ4Protein's two-grid split over "
-                        "every input channel, two int8 MatMuls, ~2x the int8 time, real ESM-2 8M logits "
-                        "SQNR ~40 dB), tokens (one int8 MatMul on a per-token grid plus a thin float MatMul "
-                        "over the 2%% widest input channels: ~int8 time, ~41 dB on the real 8M) or channels "
-                        "(one int8 MatMul plus a thin MatMul over the <= 5%% of input channels whose "
-                        "calibrated range passes the breakpoint: ~int8 time, about int8's accuracy on ESM-2)")
+                   help="how a pwlq8 split Linear runs. ESM-2 default tokens: one int8 MatMul on a per-token "
+                        "grid, the 2%% widest input channels scaled into the others' range (--pwlq-outliers); "
+                        "~1.1x int8's time at 650M shapes, 39.2 dB logits SQNR on the real 8M. exact: "
+                        "PTQ4Protein's two-grid split over every input channel (the paper's form, ESMFold's "
+                        "default), two int8 MatMuls, ~1.9x int8's time, 40.5 dB. channels: one int8 MatMul plus "
+                        "a thin MatMul over the <= 5%% of channels past the breakpoint, about int8's accuracy")
+    p.add_argument("--pwlq-outliers", choices=("scaled", "float"), default=None,
+                   help="tokens form: the widest channels scaled into range (default) or kept in float by a "
+                        "thin float MatMul (40.9 dB on the real 8M, ~1.25x int8's time)")
     p.add_argument("--placement", type=placement_arg, default=None,
                    help="int8/pwlq8 activation quantizers, comma-separated from linear, layernorm, softmax "
                         "(softmax: ESMFold's trunk and structure only). Default for ESM-2: linear (measured "
@@ -213,7 +216,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--attention {args.attention} quantizes the attention MatMuls, which "
                          f"--fused-attention replaces by one MultiHeadAttention op: choose one")
     configs = [scheme_config(name, args.observer, args.pwlq_split, args.placement, form=args.pwlq_form,
-                             attention=args.attention)
+                             attention=args.attention, outliers=args.pwlq_outliers)
                for name in parse_schemes(args.schemes)]
     if args.benchmark is not None:
         from .proteingym import assay_paths

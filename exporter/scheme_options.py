@@ -38,9 +38,10 @@ def parse_schemes(text: str, family: str = "esm2") -> list[str]:
 
 def scheme_config(name: str, observer: str | None = None, split: str | None = None,
                   placement: tuple[str, ...] | None = None, family: str = "esm2", form: str | None = None,
-                  attention: str | None = None):
+                  attention: str | None = None, outliers: str | None = None):
     """The registered config of `name` with the given overrides where the scheme has them
-    (`attention`: Int8Config.attention of the calibrated schemes)."""
+    (`attention`: Int8Config.attention of the calibrated schemes; `outliers`: pwlq8's
+    token_outliers, for the tokens form)."""
     if family not in FAMILIES:
         raise ValueError(f"family {family!r} not in {FAMILIES}")
     config_type = scheme(name).config
@@ -56,6 +57,8 @@ def scheme_config(name: str, observer: str | None = None, split: str | None = No
         overrides["linear_form"] = form
     if attention is not None and "attention" in known:
         overrides["attention"] = attention
+    if outliers is not None and "token_outliers" in known:
+        overrides["token_outliers"] = outliers
     choosable = "layernorm" in config_type.placements  # a fixed placement (dynamic, ternary) stays
     if choosable:
         if placement is not None:

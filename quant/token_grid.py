@@ -43,6 +43,19 @@ def widest_channels(absmax: np.ndarray, fraction: float) -> tuple[int, ...]:
     return tuple(int(c) for c in np.sort(top))
 
 
+def channel_scales(absmax: np.ndarray, channels: tuple[int, ...]) -> tuple[float, ...]:
+    """m_c = the power of two that brings channel c of `channels` within the largest calibrated
+    absmax of the other channels (1 elsewhere): the "scaled" outlier form's factors."""
+    absmax = np.asarray(absmax, dtype=np.float64)
+    m = np.ones(absmax.size)
+    rest = np.setdiff1d(np.arange(absmax.size), channels)
+    if rest.size and channels:
+        ref = max(float(absmax[rest].max()), 1e-30)
+        idx = list(channels)
+        m[idx] = np.exp2(np.ceil(np.log2(np.maximum(absmax[idx] / ref, 1.0))))
+    return tuple(float(v) for v in m)
+
+
 def token_scales(x: np.ndarray, zero_point: int) -> np.ndarray:
     """s_r above for every row of x (last axis reduced, kept as size 1), float32."""
     if not 0 < zero_point < 255:

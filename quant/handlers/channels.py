@@ -17,7 +17,7 @@ from ..observers import TensorStats
 from ..pwlq import pwlq_params
 from ..rewrite import PwlqChannelTarget, TokenGridTarget
 from ..sites import LinearSite
-from ..token_grid import token_zero_point, widest_channels
+from ..token_grid import channel_scales, token_zero_point, widest_channels
 from ..uniform import qparams_affine, qparams_symmetric
 
 
@@ -62,6 +62,11 @@ def token_targets(sites: Sequence[LinearSite], st: TensorStats, cfg) -> tuple[li
     lo = float(np.min(np.asarray(st.channel_min)[rest])) if rest.size else st.min
     hi = float(np.max(np.asarray(st.channel_max)[rest])) if rest.size else st.max
     z = token_zero_point(lo, hi)
+    if cfg.token_outliers == "scaled":
+        scale = channel_scales(st.channel_absmax, channels)
+        targets = [TokenGridTarget(s, (), z, scale) for s in sites]
+        return targets, {"float_channels": 0, "scaled_channels": len(channels), "channels": len(st.channel_min),
+                         "zero_point": z, "grid_lo": lo, "grid_hi": hi, "max_channel_scale": max(scale)}
     targets = [TokenGridTarget(s, channels, z) for s in sites]
     return targets, {"float_channels": len(channels), "channels": len(st.channel_min), "zero_point": z,
                      "grid_lo": lo, "grid_hi": hi}

@@ -38,11 +38,15 @@ from ._qdq import dequantize_node, dequantized_rows, weight_dequantize
 @dataclass(frozen=True)
 class TokenGridTarget:
     """One Linear: its input channels `channels` in float, the rest on the per-token uint8 grid
-    with zero point `zero_point` (1..254)."""
+    with zero point `zero_point` (1..254). With `channel_scale` (one factor m_c >= 1 per input
+    channel; `channels` then empty) every channel goes on the grid as x_c / m_c and the weight's
+    row c is multiplied by m_c before its int8 quantization: the wide channels are brought into
+    the others' range instead of running in float."""
 
     site: LinearSite
     channels: tuple[int, ...]
     zero_point: int
+    channel_scale: tuple[float, ...] = ()
 
 
 def _opset(edit: GraphEdit) -> int:
@@ -57,17 +61,21 @@ def _row_reduce(edit: GraphEdit, op: str, x: str, out: str, base: str):
     return edit.node(op, [x], [out], f"{base}/{op}", axes=[-1], keepdims=1)
 
 
-def _token_grid(edit: GraphEdit, x: str, channels: tuple[int, ...], z: int, width: int
-                ) -> tuple[str, str, str, str]:
+def _token_grid(edit: GraphEdit, x: str, channels: tuple[int, ...], z: int, width: int,
+                channel_scale: tuple[float, ...] = ()) -> tuple[str, str, str, str]:
     """(quantized x_m / s, its scale and zero-point names, row scale s) for x, placed after x's
-    producer, built once per (x, channels, z)."""
-    key = ("tokens", x, channels, z)
+    producer, built once per (x, channels, z, channel_scale)."""
+    key = ("tokens", x, channels, z, channel_scale)
     if key in edit.cache:
         return edit.cache[key]
     base = f"{x}_tokens{len(channels)}"
     nodes = []
     xm = x
-    if channels:
+    if channel_scale:
+        inv = (1.0 / np.asarray(channel_scale, dtype=np.float64)).astype(np.float32)
+        xm = edit.fresh(f"{base}_scaled")
+        nodes.append(edit.node("Mul", [x, edit.const(f"{base}_inv_channel_scale", inv)], [xm], f"{base}/Keep"))
+    elif channels:
         keep = np.ones(width, dtype=np.float32)
         keep[list(channels)] = 0.0
         xm = edit.fresh(f"{base}_kept")
@@ -108,6 +116,19 @@ def _bias_add(edit: GraphEdit, y: str):
     return users[0], other[0]
 
 
+def _scaled_weight(edit: GraphEdit, weight: str, channel_scale: tuple[float, ...]) -> str:
+    """`weight` with row c multiplied by channel_scale[c] (a new initializer, once per pair), or
+    `weight` itself when there is no scale."""
+    if not channel_scale:
+        return weight
+    key = ("scaled_weight", weight, channel_scale)
+    if key not in edit.cache:
+        w = edit.initializer(weight) * np.asarray(channel_scale, dtype=np.float32)[:, None]
+        edit.cache[key] = edit.const(f"{weight}_channel_scaled", w.astype(np.float32))
+        edit.drop_if_unused(weight)
+    return edit.cache[key]
+
+
 def _float_part(edit: GraphEdit, x: str, channels: tuple[int, ...]) -> str:
     """x_T = Gather(x, T, axis=-1), placed after x's producer, once per (x, T)."""
     key = ("gather", x, channels)
@@ -131,9 +152,11 @@ def token_grid_linears(model: ModelProto, targets: Sequence[TokenGridTarget],
         width = int(edit.initializer(t.site.weight).shape[0])
         if len(set(t.channels)) != len(t.channels) or any(c < 0 or c >= width for c in t.channels):
             raise GraphRewriteError(b, f"float channels must be distinct indices in [0, {width})")
-        q, q_scale, q_zp, s = _token_grid(edit, x, t.channels, t.zero_point, width)
+        if t.channel_scale and (t.channels or len(t.channel_scale) != width or min(t.channel_scale) < 1.0):
+            raise GraphRewriteError(b, f"channel_scale needs {width} factors >= 1 and no float channels")
+        q, q_scale, q_zp, s = _token_grid(edit, x, t.channels, t.zero_point, width, t.channel_scale)
         dq_x, x_dq = dequantize_node(edit, q, q_scale, q_zp, f"{b}/input")
-        dq_w, w_dq, _ = weight_dequantize(edit, t.site.weight, weights)
+        dq_w, w_dq, _ = weight_dequantize(edit, _scaled_weight(edit, t.site.weight, t.channel_scale), weights)
         out = edit.node_at(b).output[0]
         y_int = edit.fresh(f"{b}/int_out")
         new = [dq_x, dq_w, edit.node("MatMul", [x_dq, w_dq], [y_int], f"{b}/int_MatMul")]

@@ -8,7 +8,7 @@ from onnx import helper
 from quant import apply_scheme, make_config
 from quant.rewrite import TokenGridTarget, quantize_linears_static, token_grid_linears
 from quant.sites import linear_sites
-from quant.token_grid import token_fake_quant, token_scales, token_zero_point, widest_channels
+from quant.token_grid import channel_scales, token_fake_quant, token_scales, token_zero_point, widest_channels
 from quant.uniform import qparams_affine, sqnr_db
 from quant_graphs import dequantized_weight, optimized_op_types, run_ort, run_reference, wide_linear_case
 from test_quant_pwlq_channels import _score, outlier  # noqa: F401  (the module fixture)
@@ -58,6 +58,23 @@ def test_rewrite_equals_the_numpy_grid(case, channels, z):
     for runner in (run_reference, run_ort):
         for y in runner(q, {"x": x}):
             np.testing.assert_allclose(y, expected, rtol=1e-4, atol=2e-4)
+
+
+def test_scaled_outliers_equal_the_grid_of_the_scaled_input(case):
+    """token_outliers "scaled": x_c / m_c on the grid, weight row c times m_c, one MatMul."""
+    model, x, h, w, b, _ = case
+    m = np.ones(16)
+    m[[2, 7]] = [4.0, 8.0]
+    q = token_grid_linears(model, [TokenGridTarget(s, (), 32, tuple(m)) for s in linear_sites(model)])
+    expected = token_fake_quant(h / m.astype(np.float32), 32) @ dequantized_weight(w * m[:, None].astype(np.float32)) + b
+    for runner in (run_reference, run_ort):
+        for y in runner(q, {"x": x}):
+            np.testing.assert_allclose(y, expected, rtol=1e-4, atol=2e-4)
+    ops = optimized_op_types(q)
+    assert "Gather" not in ops and "MatMul" not in ops and ops.count("MatMulIntegerToFloat") == 2
+    assert channel_scales(np.array([1.0, 3.0, 0.5, 9.0]), (3,)) == (1.0, 1.0, 1.0, 4.0)  # 9 / 3 -> 4
+    with pytest.raises(ValueError, match="channel_scale"):
+        token_grid_linears(model, [TokenGridTarget(s, (1,), 32, tuple(m)) for s in linear_sites(model)])
 
 
 def test_ort_runs_one_integer_matmul_per_linear_and_shares_the_grid(case):
@@ -114,15 +131,20 @@ def test_rewrite_rejects_bad_targets(case):
         token_grid_linears(model, _targets(model, (3, 16), 128))
 
 
-def test_tokens_form_runs_like_int8_and_tracks_the_exact_split(outlier):  # noqa: F811
+@pytest.mark.parametrize("outliers", ["scaled", "float"])
+def test_tokens_form_runs_like_int8_and_tracks_the_exact_split(outlier, outliers):  # noqa: F811
     model, stats, test = outlier
-    q, report = apply_scheme(model, make_config("pwlq8", split="always", linear_form="tokens"), stats)
+    cfg = make_config("pwlq8", split="always", linear_form="tokens", token_outliers=outliers)
+    q, report = apply_scheme(model, cfg, stats)
     lin = [s for s in report["sites"] if s["kind"] == "linear"]
     assert {s["form"] for s in lin} == {"tokens"}
-    assert all(s["float_channels"] == round(0.02 * s["channels"]) for s in lin)
+    key = "scaled_channels" if outliers == "scaled" else "float_channels"
+    assert all(s[key] == round(0.02 * s["channels"]) for s in lin)
     assert {s["zero_point"] for s in lin if s["tensor"].endswith(".act")} == {32}  # ReLU outputs: one-sided
     assert {s["zero_point"] for s in lin if s["tensor"].endswith("norm.out")} == {128}
-    assert optimized_op_types(q).count("MatMulIntegerToFloat") == 12  # one integer MatMul per Linear, as int8
+    ops = optimized_op_types(q)
+    assert ops.count("MatMulIntegerToFloat") == 12  # one integer MatMul per Linear, as int8
+    assert ("Gather" in ops) == (outliers == "float")  # the scaled form has no float part at all
     exact, _ = apply_scheme(model, make_config("pwlq8", split="always"), stats)
     db, db_exact = _score(model, q, test), _score(model, exact, test)
     assert db > db_exact - 1.0, (db, db_exact)
