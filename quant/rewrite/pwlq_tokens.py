@@ -1,23 +1,27 @@
-"""The "tokens" form of pwlq8's Linear inputs: one integer MatMul on a per-token 8-bit grid, plus
-a thin float MatMul over the few widest input channels (quant/token_grid.py gives the math).
+"""The "tokens" form of pwlq8's Linear inputs: one integer MatMul on a per-token 8-bit grid
+(quant/token_grid.py gives the math). The few widest input channels, which would set every row's
+scale, are either scaled into the others' range (`channel_scale`, the default outlier handling)
+or kept in float by a thin MatMul (`channels`).
 
-With T the float channels, z the tensor's static zero point and keep = 1 outside T, 0 on T:
+With z the tensor's static zero point, and x_m = x / m (scaled: m_c a power of two, the weight's
+row c times m_c before its int8 quantization) or x_m = x * keep (float: keep = 0 on the float
+channels T, 1 elsewhere):
 
-    x_m = x * keep                                    (skipped when T is empty)
     s   = max(ReduceMax(x_m) / (255 - z), -ReduceMin(x_m) / z, 1e-12)   per row
-    x_m --Q(u8, s, z; one block per row)--> --DQ(1, z)--> --MatMul(W_dq)--> * s ----------+
-    x --Gather(T, axis=-1)--> x_T --MatMul(W_dq[T, :], float)-----------------------------+-- Add --> y
+    x_m --Q(u8, s, z; one block per row)--> --DQ(1, z)--> --MatMul(W_dq)--> * s ----------+--> y
+    float only: x --Gather(T, axis=-1)--> x_T --MatMul(W_dq[T, :], float)----------------+ Add
                                                                       (Sum(.., .., b) --> y + b)
 
 The integer tensor is dequantized with scale 1 and one scalar zero point, so onnxruntime fuses
 DQ, DQ and MatMul into MatMulIntegerToFloat as for static int8 (qdq_static.py); the row scale is
-applied to the MatMul's output. When the MatMul's only consumer adds a constant bias b, one Sum
-joins the two parts and b, and that Add goes (one pass over the output fewer). (A Gemm over the
-thin part with Shape-driven Reshapes did the same but made onnxruntime's session creation
-superlinear in the number of Linears: 25 s for 200 of them against 0.4 s; measured, not kept.) The row statistics and the grid are built once per input tensor and shared
-by its Linears (q, k and v read one LayerNorm output). The thin weight is the dequantized int8
-weight's rows, so both MatMuls see the same weights, and the rewrite equals
-token_grid.token_fake_quant(x) @ W_dq up to float summation order.
+applied to the MatMul's output. In the float form, when the MatMul's only consumer adds a constant
+bias b, one Sum joins the two parts and b, and that Add goes (one pass over the output fewer). (A
+Gemm over the thin part with Shape-driven Reshapes did the same but made onnxruntime's session
+creation superlinear in the number of Linears: 25 s for 200 of them against 0.4 s; not kept.)
+The row statistics and the grid are built once per input tensor and shared by its Linears (q, k
+and v read one LayerNorm output). The thin weight is the dequantized int8 weight's rows, so both
+MatMuls see the same weights. The rewrite equals token_fake_quant(x / m) @ W_dq(W * m), resp.
+token_fake_quant(x, T) @ W_dq, up to float summation order.
 """
 from __future__ import annotations
 
@@ -74,7 +78,8 @@ def _token_grid(edit: GraphEdit, x: str, channels: tuple[int, ...], z: int, widt
     if channel_scale:
         inv = (1.0 / np.asarray(channel_scale, dtype=np.float64)).astype(np.float32)
         xm = edit.fresh(f"{base}_scaled")
-        nodes.append(edit.node("Mul", [x, edit.const(f"{base}_inv_channel_scale", inv)], [xm], f"{base}/Keep"))
+        inv_name = edit.const(f"{base}_inv_channel_scale", inv)
+        nodes.append(edit.node("Mul", [x, inv_name], [xm], f"{base}/ChannelScale"))
     elif channels:
         keep = np.ones(width, dtype=np.float32)
         keep[list(channels)] = 0.0
