@@ -1,5 +1,5 @@
 """Which input channels of a Linear get the PWLQ tail grid (the channel-split form of pwlq8), or
-stay in float (the tokens form).
+are handled apart from the per-token grid (the tokens form: scaled into range, or in float).
 
 A channel is a tail channel when its calibrated range passes the PWLQ breakpoint bp: only there
 does the piecewise quantizer ever use its tail grid. The main grid is affine uint8 over the
@@ -53,8 +53,9 @@ def channel_targets(sites: Sequence[LinearSite], st: TensorStats, cfg) -> tuple[
 
 
 def token_targets(sites: Sequence[LinearSite], st: TensorStats, cfg) -> tuple[list[TokenGridTarget], dict]:
-    """Targets of the tokens form for every Linear reading the tensor of `st`: its widest
-    channels in float, the zero point from the calibrated range of the others."""
+    """Targets of the tokens form for every Linear reading the tensor of `st`: its widest channels
+    scaled into the others' range (cfg.token_outliers "scaled") or kept in float ("float"), the
+    zero point from the calibrated range of the others."""
     if st.channel_absmax is None:
         raise ValueError(f"{st.name}: the tokens form needs per-channel calibration statistics")
     channels = widest_channels(st.channel_absmax, cfg.token_float_channels)
