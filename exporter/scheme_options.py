@@ -3,22 +3,20 @@
     scheme_config("pwlq8", observer="ptq4protein", split="never", placement=("linear",))
 
 Options a scheme does not have are not applied (e.g. --pwlq-split for int8, --placement for
-dynamic-int8, whose placement is fixed), as the CLI documents. ESM-2's default placement for
-calibrated schemes is Linear inputs only (measured on the real 8M: more accurate than PTQ4Protein's
-Linear + LayerNorm placement and no slower); ESMFold's stays PTQ4Protein's: Linear, LayerNorm and
-Softmax inputs. ESM-2's pwlq8 runs its Linears in the "tokens" form (quant.configs.ESM2_LINEAR_FORM);
-`form="exact"` (--pwlq-form exact) is PTQ4Protein's, ESMFold's default.
+dynamic-int8, whose placement is fixed), as the CLI documents. ESM-2 configs start from
+quant.configs.esm2_defaults (Linear inputs only; pwlq8's tokens form), as packbuild's do;
+ESMFold's placement stays PTQ4Protein's: Linear, LayerNorm and Softmax inputs, and its pwlq8 the
+exact split (`form="exact"`, --pwlq-form exact, also reproduces it for ESM-2).
 """
 from __future__ import annotations
 
 from dataclasses import fields
 
 from quant import ObserverConfig, make_config, scheme, scheme_names
-from quant.configs import ESM2_LINEAR_FORM
+from quant.configs import esm2_defaults
 
 FAMILIES = ("esm2", "esmfold")
 ESMFOLD_PLACEMENT = ("linear", "layernorm", "softmax")
-ESM2_PLACEMENT = ("linear",)
 PAPER_PLACEMENT = ("linear", "layernorm")  # PTQ4Protein's, for ESM-2: `--placement linear,layernorm`
 
 
@@ -46,25 +44,22 @@ def scheme_config(name: str, observer: str | None = None, split: str | None = No
         raise ValueError(f"family {family!r} not in {FAMILIES}")
     config_type = scheme(name).config
     known = {f.name for f in fields(config_type)}
-    overrides: dict = {}
+    overrides: dict = esm2_defaults(config_type) if family == "esm2" else {}
     if observer is not None and "observer" in known:
         overrides["observer"] = ObserverConfig(observer)
     if split is not None and "split" in known:
         overrides["split"] = split
-    if form is None and family == "esm2":
-        form = ESM2_LINEAR_FORM
     if form is not None and "linear_form" in known:
         overrides["linear_form"] = form
     if attention is not None and "attention" in known:
         overrides["attention"] = attention
     if outliers is not None and "token_outliers" in known:
         overrides["token_outliers"] = outliers
-    choosable = "layernorm" in config_type.placements  # a fixed placement (dynamic, ternary) stays
-    if choosable:
+    if "layernorm" in config_type.placements:  # a fixed placement (dynamic, ternary) stays
         if placement is not None:
             overrides["placement"] = tuple(placement)
-        else:
-            overrides["placement"] = ESMFOLD_PLACEMENT if family == "esmfold" else ESM2_PLACEMENT
+        elif family == "esmfold":
+            overrides["placement"] = ESMFOLD_PLACEMENT
     if family == "esm2" and "softmax" in overrides.get("placement", ()):
         raise ValueError("--placement softmax applies to ESMFold only (ESM-2 packs quantize Linear and "
                          "LayerNorm inputs)")

@@ -59,11 +59,10 @@ class Steps:
 
 
 def scheme_config(scheme: str):
-    """The quant config of `scheme` for an ESM-2 pack: placement ("linear",) for pwlq8 / int8 and
-    pwlq8's ESM-2 Linear form, as `python -m exporter` builds them. BuildError naming the scheme
-    otherwise."""
+    """The quant config of `scheme` for an ESM-2 pack, with quant.configs.esm2_defaults as
+    `python -m exporter` applies them. BuildError naming the scheme otherwise."""
     from quant import make_config
-    from quant.configs import ESM2_LINEAR_FORM
+    from quant.configs import esm2_defaults
     from quant import scheme as registered
     from quant import scheme_names
 
@@ -74,10 +73,7 @@ def scheme_config(scheme: str):
             from None
     if "esm2" not in entry.families:
         raise BuildError(f"scheme {scheme!r} does not apply to ESM-2; known: {', '.join(scheme_names('esm2'))}")
-    overrides: dict = {"placement": ("linear",)} if "layernorm" in entry.config.placements else {}
-    if scheme == "pwlq8":
-        overrides["linear_form"] = ESM2_LINEAR_FORM
-    return make_config(scheme, **overrides)
+    return make_config(scheme, **esm2_defaults(entry.config))
 
 
 def check_disk_space(folder: Path, need: int, label: str) -> None:

@@ -13,7 +13,7 @@ consumer, so a fake-quant).
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import ClassVar
 
 from .error_model import BREAKPOINT_METHODS
@@ -25,6 +25,7 @@ ALL_PLACEMENTS = ("linear", "layernorm", "softmax")
 SPLIT_POLICIES = ("never", "auto", "always")
 LINEAR_FORMS = ("channels", "exact", "tokens")
 TAIL_KINDS = ("int8", "float")
+TOKEN_OUTLIER_FORMS = ("scaled", "float")  # Pwlq8Config.token_outliers
 BP_MODES = ("static", "dynamic")
 ACT_DTYPES = ("uint8", "int8")
 ATTENTION_FORMS = ("float", "int8", "int8-scores")  # Int8Config.attention
@@ -35,12 +36,26 @@ ATTENTION_FORMS = ("float", "int8", "int8-scores")  # Int8Config.attention
 MINMAX = ObserverConfig("minmax")
 # The encoder Linears of an ESM-2 graph (DESIGN.md section 1 names them): q/k/v/out projections,
 # fc1, fc2 of every layer; not the LM head, the contact head or embeddings.
-# pwlq8's Linear form for ESM-2 packs (exporter and packbuild): the per-token grid with the widest
-# channels scaled into range measured 39.2 dB logits SQNR on the real 8M (exact split 40.5, int8 33.2)
-# at 1.02-1.10x int8's time at 650M shapes instead of ~1.9x (bench.speed_pwlq_accuracy, bench.speed);
-# the quant library's own default stays "exact", the paper's form, and ESMFold keeps it.
-ESM2_LINEAR_FORM = "tokens"
 ESM2_ENCODER_LINEARS = r"^layers\.\d+\.(self_attn\.(q|k|v|out)_proj|fc1|fc2)\.weight_t$"
+# ESM-2 packs (exporter and packbuild alike, through esm2_defaults): calibrated schemes quantize
+# Linear inputs only (measured on the real 8M: more accurate than PTQ4Protein's Linear + LayerNorm
+# placement and no slower), and pwlq8 runs its Linears in the tokens form, whose widest channels
+# scaled into range measured 39.2 dB logits SQNR on the real 8M (exact split 40.5, int8 33.2) at
+# 1.02-1.13x int8's time at 650M shapes instead of ~1.9x (bench.speed_pwlq_accuracy, bench.speed).
+# The library's own default form stays "exact", the paper's, and ESMFold keeps it.
+ESM2_PLACEMENT = ("linear",)
+ESM2_LINEAR_FORM = "tokens"
+
+
+def esm2_defaults(config_type: type) -> dict:
+    """The overrides an ESM-2 pack applies to `config_type`'s defaults: ESM2_PLACEMENT where the
+    scheme lets one choose the placement, ESM2_LINEAR_FORM where it has a Linear form."""
+    out: dict = {}
+    if "layernorm" in config_type.placements:  # a fixed placement (dynamic, ternary) stays
+        out["placement"] = ESM2_PLACEMENT
+    if "linear_form" in {f.name for f in fields(config_type)}:
+        out["linear_form"] = ESM2_LINEAR_FORM
+    return out
 
 
 def _check(ok: bool, cls: str, message: str) -> None:
@@ -146,8 +161,8 @@ class Pwlq8Config(Int8Config):
                  On the real ESM-2 8M the tail events of attention-output and GELU tensors spread
                  over most channels, so "channels" lands near int8's accuracy (DESIGN.md section 6).
                  "tokens" (rewrite/pwlq_tokens.py, quant/token_grid.py): one int8 MatMul on a
-                 per-token grid (each row its own scale; a static zero point) plus a thin float
-                 MatMul over the `token_float_channels` widest input channels.
+                 per-token grid (each row its own scale; a static zero point), the
+                 `token_float_channels` widest input channels handled apart (`token_outliers`).
     tail         channels form: the tail channels' out-of-range values on the symmetric tail grid
                  [-M, M] ("int8") or kept in float ("float").
     max_tail_channels  channels form: at most this fraction of a tensor's input channels goes to the
@@ -155,7 +170,7 @@ class Pwlq8Config(Int8Config):
     smooth_alpha per-channel SmoothQuant on Linear inputs before either form: x / s into
                  diag(s) W with s_c = absmax_c^alpha / max|W_c|^(1-alpha); 0 turns it off.
     token_float_channels  tokens form: the fraction of a tensor's input channels (widest by calibrated
-                 absmax) that runs in float.
+                 absmax) handled apart from the grid.
     token_outliers  tokens form: those channels are "scaled" into the others' range (default: x_c / m_c
                  with m_c a power of two, weight row c times m_c; one int8 MatMul and nothing else)
                  or run in "float" (a thin float MatMul beside it: more accurate, ~1.25x int8's time).
@@ -190,8 +205,8 @@ class Pwlq8Config(Int8Config):
         _check(0.0 <= self.max_tail_channels <= 1.0, cls,
                f"max_tail_channels {self.max_tail_channels} not in [0, 1]")
         _check(0.0 <= self.smooth_alpha < 1.0, cls, f"smooth_alpha {self.smooth_alpha} not in [0, 1)")
-        _check(self.token_outliers in ("float", "scaled"), cls,
-               f"token_outliers {self.token_outliers!r} not in ('float', 'scaled')")
+        _check(self.token_outliers in TOKEN_OUTLIER_FORMS, cls,
+               f"token_outliers {self.token_outliers!r} not in {TOKEN_OUTLIER_FORMS}")
         _check(0.0 <= self.token_float_channels < 1.0, cls,
                f"token_float_channels {self.token_float_channels} not in [0, 1)")
 
