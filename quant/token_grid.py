@@ -8,11 +8,13 @@ scalar zero point:
     s_r = max(max(x_r, 0) / (255 - z), max(-x_r, 0) / z)       (no element of the row clips)
     q   = clip(round(x / s_r) + z, 0, 255),   x_hat = s_r * (q - z)
 
-A few input channels (the widest by calibrated absmax) stay in float: they are left out of the
-row's range and of the integer MatMul and added back by a thin float MatMul. On the real ESM-2
-8M the wide values of a Linear input sit in a few channels at LayerNorm outputs and are spread
-over tokens and channels at attention and GELU outputs; a per-token scale follows the second, the
-float channels the first (bench.speed_pwlq_accuracy measures the form end to end).
+A few input channels (the widest by calibrated absmax) would set every row's scale, so they are
+handled apart: scaled into the others' range by powers of two folded into the weight rows
+(`channel_scales`, the default), or left out of the grid and added back by a thin float MatMul
+(`token_fake_quant`'s `float_channels`). On the real ESM-2 8M the wide values of a Linear input
+sit in a few channels at LayerNorm outputs and are spread over tokens and channels at attention and
+GELU outputs; a per-token scale follows the second, the outlier handling the first
+(bench.speed_pwlq_accuracy measures the form end to end).
 """
 from __future__ import annotations
 

@@ -78,10 +78,10 @@ def _wants_split(cfg, st) -> bool:
                                                  cfg.auto_max_uniform_sqnr_db, cfg.breakpoint)
 
 
-def _split_allowed(cfg, site: LinearSite) -> bool:
-    """pwlq8's split_linears: "" allows every Linear, else only weights the expression matches."""
-    pattern = getattr(cfg, "split_linears", "")
-    return not pattern or re.search(pattern, site.weight) is not None
+def _split_allowed(cfg: Pwlq8Config, site: LinearSite) -> bool:
+    """pwlq8's split_linears (only asked once _wants_split said yes, so cfg is a Pwlq8Config):
+    "" allows every Linear, else only weights the expression matches."""
+    return not cfg.split_linears or re.search(cfg.split_linears, site.weight) is not None
 
 
 def _smooth(model: ModelProto, cfg, stats) -> tuple[ModelProto, dict, dict[str, float]]:

@@ -19,7 +19,6 @@ MIN_OPSET = 13  # per-axis QuantizeLinear / DequantizeLinear
 log = logging.getLogger(__name__)
 
 
-
 def fresh_name(base: str, used: set[str]) -> str:
     """`base`, or `base_1`, `base_2`, ... : the first not in `used`, which it is then added to."""
     name, i = base, 1
@@ -27,6 +26,7 @@ def fresh_name(base: str, used: set[str]) -> str:
         name, i = f"{base}_{i}", i + 1
     used.add(name)
     return name
+
 
 class GraphEdit:
     """Edits on a copy of `model`; `finish()` returns the rewritten ModelProto.
@@ -38,9 +38,9 @@ class GraphEdit:
     """
 
     def __init__(self, model: ModelProto) -> None:
-        opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
-        if opset < MIN_OPSET:
-            raise GraphRewriteError("model", f"default-domain opset {opset} < {MIN_OPSET}")
+        self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+        if self.opset < MIN_OPSET:
+            raise GraphRewriteError("model", f"default-domain opset {self.opset} < {MIN_OPSET}")
         self.model = ModelProto()
         self.model.CopyFrom(model)
         self.graph = self.model.graph

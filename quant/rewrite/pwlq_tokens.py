@@ -53,13 +53,9 @@ class TokenGridTarget:
     channel_scale: tuple[float, ...] = ()
 
 
-def _opset(edit: GraphEdit) -> int:
-    return next(o.version for o in edit.model.opset_import if o.domain in ("", "ai.onnx"))
-
-
 def _row_reduce(edit: GraphEdit, op: str, x: str, out: str, base: str):
     """ReduceMax / ReduceMin over the last axis, kept (axes as an input from opset 18)."""
-    if _opset(edit) >= 18:
+    if edit.opset >= 18:
         axes = edit.shared_const(np.asarray([-1], dtype=np.int64))
         return edit.node(op, [x, axes], [out], f"{base}/{op}", keepdims=1)
     return edit.node(op, [x], [out], f"{base}/{op}", axes=[-1], keepdims=1)
@@ -85,7 +81,7 @@ def _token_grid(edit: GraphEdit, x: str, channels: tuple[int, ...], z: int, widt
         keep[list(channels)] = 0.0
         xm = edit.fresh(f"{base}_kept")
         nodes.append(edit.node("Mul", [x, edit.const(f"{base}_keep", keep)], [xm], f"{base}/Keep"))
-    hi, lo, a, b, s, xs = (edit.fresh(f"{base}_{n}") for n in ("hi", "lo", "a", "b", "scale", "xs"))
+    hi, lo, a, b, s = (edit.fresh(f"{base}_{n}") for n in ("hi", "lo", "a", "b", "scale"))
     # max(max(hi, 0) / (255 - z), max(-lo, 0) / z, tiny) = max(hi / (255 - z), lo * (-1 / z), tiny):
     # a negative term never wins against the positive floor
     nodes += [_row_reduce(edit, "ReduceMax", xm, hi, f"{base}_hi"),
@@ -95,13 +91,14 @@ def _token_grid(edit: GraphEdit, x: str, channels: tuple[int, ...], z: int, widt
               edit.node("Max", [a, b, edit.shared_const(np.float32(MIN_SCALE))], [s], f"{base}/Max")]
     q = edit.fresh(f"{base}_quantized")
     one, zp = edit.shared_const(np.float32(1.0)), edit.shared_const(np.uint8(z))
-    if _opset(edit) >= 21:  # blocked QuantizeLinear: the row's scale, one block per row
+    if edit.opset >= 21:  # blocked QuantizeLinear: the row's scale, one block per row
         shape, zps = edit.fresh(f"{base}_scale_shape"), edit.fresh(f"{base}_zero_points")
         nodes += [edit.node("Shape", [s], [shape], f"{base}/Shape"),
                   edit.node("Expand", [zp, shape], [zps], f"{base}/Expand"),
                   edit.node("QuantizeLinear", [xm, s, zps], [q], f"{base}/QuantizeLinear", axis=-1,
                             block_size=width)]
     else:
+        xs = edit.fresh(f"{base}_xs")
         nodes += [edit.node("Div", [xm, s], [xs], f"{base}/Div"),
                   edit.node("QuantizeLinear", [xs, one, zp], [q], f"{base}/QuantizeLinear")]
     edit.after(x, nodes)
